@@ -1,0 +1,29 @@
+"""DataLoaders, created fresh for every request so nothing is cached across callers."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import asyncpg
+from strawberry.dataloader import DataLoader
+
+from . import patterns, progress
+from .database import Database
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.pattern_by_id: DataLoader[int, asyncpg.Record | None] = DataLoader(
+            load_fn=partial(patterns.by_ids, db)
+        )
+        self.stats_by_pattern_id: DataLoader[int, asyncpg.Record | None] = DataLoader(
+            load_fn=partial(patterns.stats_by_pattern_ids, db)
+        )
+        self.progress_by_key: DataLoader[tuple[str, int], asyncpg.Record | None] = DataLoader(
+            load_fn=partial(progress.by_learner_and_patterns, db)
+        )
+
+    def prime_patterns(self, rows: list[asyncpg.Record]) -> None:
+        """Patterns fetched by a list query need no second trip when resolved by id."""
+        for row in rows:
+            self.pattern_by_id.prime(row["id"], row)

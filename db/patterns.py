@@ -1,0 +1,91 @@
+"""Catalog queries: pages of patterns, patterns by id or slug, statistics by pattern."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from .database import Database
+
+PATTERN_COLUMNS = """
+    p.id, p.slug, p.name, p.category, p.difficulty, p.description, p.default_size, p.min_size,
+    p.max_size, p.formula, p.loops, p.conditions, p.reference_solution, p.preview, p.position
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PatternFilter:
+    category: str | None = None
+    difficulty: str | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatternPage:
+    rows: list[asyncpg.Record]
+    total_count: int
+    has_next_page: bool
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def page(db: Database, filters: PatternFilter, first: int, after_position: int | None) -> PatternPage:
+    """One round trip: the filtered total and the page after the cursor (one row extra tells
+    whether another page follows)."""
+    search = filters.search.strip() if filters.search else None
+    rows = await db.fetch(
+        f"""
+        WITH filtered AS (
+            SELECT p.id FROM patterns p
+            WHERE ($1::text IS NULL OR p.category = $1)
+              AND ($2::text IS NULL OR p.difficulty = $2)
+              AND ($3::text IS NULL
+                   OR p.search_vector @@ websearch_to_tsquery('english', $3)
+                   OR p.name ILIKE $4 OR p.description ILIKE $4)
+        )
+        SELECT t.total_count, {PATTERN_COLUMNS}
+        FROM (SELECT count(*) AS total_count FROM filtered) t
+        LEFT JOIN LATERAL (
+            SELECT {PATTERN_COLUMNS} FROM patterns p JOIN filtered f ON f.id = p.id
+            WHERE $5::integer IS NULL OR p.position > $5
+            ORDER BY p.position
+            LIMIT $6
+        ) p ON true
+        """,
+        filters.category,
+        filters.difficulty,
+        search,
+        _like_pattern(search) if search else None,
+        after_position,
+        first + 1,
+    )
+    total = rows[0]["total_count"] if rows else 0
+    found = [r for r in rows if r["id"] is not None]
+    return PatternPage(rows=found[:first], total_count=total, has_next_page=len(found) > first)
+
+
+async def by_ids(db: Database, ids: Sequence[int]) -> list[asyncpg.Record | None]:
+    rows = await db.fetch(f"SELECT {PATTERN_COLUMNS} FROM patterns p WHERE p.id = ANY($1::bigint[])", list(ids))
+    found = {r["id"]: r for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def by_slug(db: Database, slug: str) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {PATTERN_COLUMNS} FROM patterns p WHERE p.slug = $1", slug)
+
+
+async def stats_by_pattern_ids(db: Database, ids: Sequence[int]) -> list[asyncpg.Record | None]:
+    rows = await db.fetch(
+        """
+        SELECT pattern_id, attempts, learners, completions, total_time_seconds
+        FROM pattern_stats WHERE pattern_id = ANY($1::bigint[])
+        """,
+        list(ids),
+    )
+    found = {r["pattern_id"]: r for r in rows}
+    return [found.get(i) for i in ids]

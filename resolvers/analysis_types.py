@@ -1,0 +1,140 @@
+"""Types for judged attempts and analyses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from .types import AnalysisKind, AnalysisStatus, Language, Pattern, Progress, Verdict, iso, load_pattern
+
+
+@strawberry.type
+class RowMismatch:
+    size: int
+    row: int
+    expected: str | None
+    actual: str | None
+
+
+@strawberry.type
+class Attempt:
+    id: strawberry.ID
+    verdict: Verdict
+    score: float = strawberry.field(description="Share of right rows across the sizes tested, 0..1.")
+    sizes_tested: list[int]
+    output: list[str] = strawberry.field(description="What the program printed at the default size.")
+    expected: list[str]
+    mismatches: list[RowMismatch] = strawberry.field(description="First wrong rows per size; empty when PASSED.")
+    error: str | None = strawberry.field(description="Learner-facing message for errors and timeouts.")
+    duration_ms: int
+    pattern_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Attempt:
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            verdict=Verdict(row["verdict"]),
+            score=round(float(row["score"]), 4),
+            sizes_tested=list(row["sizes_tested"]),
+            output=list(row["output"]),
+            expected=list(row["expected"]),
+            mismatches=[RowMismatch(**m) for m in row["mismatches"]],
+            error=row["error"],
+            duration_ms=row["duration_ms"],
+            pattern_id=row["pattern_id"],
+        )
+
+    @strawberry.field
+    async def pattern(self, info: Info) -> Pattern:
+        return await load_pattern(info, self.pattern_id)
+
+
+@strawberry.type
+class Complexity:
+    score: float = strawberry.field(description="0..10; higher is more complex.")
+    level: str
+    cyclomatic: int
+    max_nesting_depth: int
+    loops: int
+    conditions: int
+    big_o: str = strawberry.field(name="bigO", description="Estimated time in the pattern size n.")
+
+
+@strawberry.type
+class Analysis:
+    id: strawberry.ID
+    kind: AnalysisKind
+    status: AnalysisStatus
+    complexity: Complexity | None
+    explanation: str | None
+    suggestions: list[str]
+    hints: list[str]
+    model_used: str = strawberry.field(description='Model id or path, or "rule-based".')
+    ai_confidence: float = strawberry.field(description="0 when the rule-based fallback produced it.")
+    created_at: str
+    completed_at: str | None
+    pattern_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Analysis:
+        result = row["result"] or {}
+        complexity = result.get("complexity")
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            kind=AnalysisKind(row["kind"]),
+            status=AnalysisStatus(row["status"]),
+            complexity=Complexity(**complexity) if complexity else None,
+            explanation=result.get("explanation"),
+            suggestions=list(result.get("suggestions", [])),
+            hints=list(result.get("hints", [])),
+            model_used=row["model_used"] or "pending",
+            ai_confidence=round(float(row["ai_confidence"]), 4),
+            created_at=iso(row["created_at"]) or "",
+            completed_at=iso(row["completed_at"]),
+            pattern_id=row["pattern_id"],
+        )
+
+    @strawberry.field
+    async def pattern(self, info: Info) -> Pattern:
+        return await load_pattern(info, self.pattern_id)
+
+
+@strawberry.type
+class AnalysisEvent:
+    analysis_id: strawberry.ID
+    status: AnalysisStatus
+    stage: str
+    text_delta: str | None = None
+    analysis: Analysis | None = None
+
+
+@strawberry.type
+class SubmitAttemptPayload:
+    attempt: Attempt
+    progress: Progress
+    analysis: Analysis
+
+
+@strawberry.input
+class SubmitAttemptInput:
+    pattern_id: strawberry.ID
+    code: str
+    language: Language | None = Language.PYTHON
+    time_spent_seconds: int | None = 0
+
+
+@strawberry.input
+class RequestAnalysisInput:
+    pattern_id: strawberry.ID
+    code: str
+    kind: AnalysisKind | None = AnalysisKind.FULL
+
+
+@strawberry.input
+class SaveProgressInput:
+    pattern_id: strawberry.ID
+    progress_percentage: float
+    time_spent_seconds: int | None = 0
+    completed: bool | None = False

@@ -1,0 +1,70 @@
+"""Mutation root."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import BadUserInput, NotFound, ServiceUnavailable
+from db import progress
+from db.progress import PatternNotFound, ProgressWrite
+
+from .analysis_types import (
+    Analysis,
+    RequestAnalysisInput,
+    SaveProgressInput,
+    SubmitAttemptInput,
+    SubmitAttemptPayload,
+)
+from .types import Progress, finite, parse_pattern_id
+
+# One saveProgress call reports at most a day of work; larger numbers are client bugs.
+MAX_TIME_PER_CALL = 24 * 3600
+
+
+def check_time_spent(seconds: int | None) -> int:
+    if seconds is None:
+        return 0
+    if not 0 <= seconds <= MAX_TIME_PER_CALL:
+        raise BadUserInput(
+            f"timeSpentSeconds must be between 0 and {MAX_TIME_PER_CALL}.", argument="timeSpentSeconds"
+        )
+    return seconds
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Judge code against a pattern, record the attempt, queue an analysis.")
+    async def submit_attempt(self, info: Info, input: SubmitAttemptInput) -> SubmitAttemptPayload:
+        info.context.user_id()
+        raise ServiceUnavailable("Judging is not available yet.")
+
+    @strawberry.mutation(description="Queue an analysis of code; follow it with analysisUpdates.")
+    async def request_analysis(self, info: Info, input: RequestAnalysisInput) -> Analysis:
+        info.context.user_id()
+        raise ServiceUnavailable("Analysis is not available yet.")
+
+    @strawberry.mutation(
+        description="Record progress on a pattern: adds one attempt and the time spent; "
+        "percentage and completion never go backwards."
+    )
+    async def save_progress(self, info: Info, input: SaveProgressInput) -> Progress:
+        context = info.context
+        user_id = context.user_id()
+        pattern_id = parse_pattern_id(input.pattern_id)
+        percentage = finite(input.progress_percentage, "progressPercentage")
+        if not 0 <= percentage <= 100:
+            raise BadUserInput("progressPercentage must be between 0 and 100.", argument="progressPercentage")
+        write = ProgressWrite(
+            learner_id=user_id,
+            display_name=context.caller.display_name,
+            pattern_id=pattern_id,
+            percentage=percentage,
+            time_spent_seconds=check_time_spent(input.time_spent_seconds),
+            completed=bool(input.completed),
+        )
+        try:
+            row = await progress.record(context.db, write)
+        except PatternNotFound as exc:
+            raise NotFound(f"No pattern with id '{pattern_id}'.") from exc
+        return Progress.from_row(row)

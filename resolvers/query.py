@@ -1,0 +1,138 @@
+"""Query root: thin resolvers that validate arguments and call db/ through loaders."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import BadUserInput, ServiceUnavailable
+from db import learners, patterns, progress
+from db.patterns import PatternFilter
+
+from .analysis_types import Analysis
+from .types import (
+    Difficulty,
+    LeaderboardEntry,
+    LeaderboardPeriod,
+    Learner,
+    PageInfo,
+    Pattern,
+    PatternConnection,
+    PatternEdge,
+    PatternMatch,
+    Progress,
+    decode_cursor,
+    encode_cursor,
+)
+
+MAX_PAGE_SIZE = 100
+MAX_LEADERBOARD = 100
+MAX_SEARCH_TEXT = 200
+
+
+def check_first(first: int | None, default: int, limit: int) -> int:
+    """Explicit null means the default, as if the argument were left out."""
+    if first is None:
+        return default
+    if not 1 <= first <= limit:
+        raise BadUserInput(f"first must be between 1 and {limit}.", argument="first")
+    return first
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The catalog, filtered, in catalog order, with Relay cursor paging.")
+    async def patterns(
+        self,
+        info: Info,
+        category: str | None = strawberry.UNSET,
+        difficulty: Difficulty | None = strawberry.UNSET,
+        search: str | None = strawberry.UNSET,
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+    ) -> PatternConnection:
+        first = check_first(first, 20, MAX_PAGE_SIZE)
+        if search and len(search) > MAX_SEARCH_TEXT:
+            raise BadUserInput(f"search is limited to {MAX_SEARCH_TEXT} characters.", argument="search")
+        filters = PatternFilter(
+            category=category or None,
+            difficulty=difficulty.value if difficulty else None,
+            search=search or None,
+        )
+        after_position = decode_cursor(after) if after else None
+        page = await patterns.page(info.context.db, filters, first, after_position)
+        info.context.loaders.prime_patterns(page.rows)
+        nodes = [Pattern.from_row(r) for r in page.rows]
+        edges = [PatternEdge(cursor=encode_cursor(n.position), node=n) for n in nodes]
+        return PatternConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field(description="One pattern by id or slug (give exactly one); null when none matches.")
+    async def pattern(
+        self, info: Info, id: strawberry.ID | None = strawberry.UNSET, slug: str | None = strawberry.UNSET
+    ) -> Pattern | None:
+        if (id in (None, strawberry.UNSET)) == (slug in (None, strawberry.UNSET)):
+            raise BadUserInput("Give exactly one of id or slug.")
+        if slug not in (None, strawberry.UNSET):
+            row = await patterns.by_slug(info.context.db, slug)
+        else:
+            text = str(id).strip()
+            if not text.isdigit() or len(text) > 18:
+                return None
+            row = await info.context.loaders.pattern_by_id.load(int(text))
+        return Pattern.from_row(row) if row else None
+
+    @strawberry.field(description="Semantic search over the catalog with the embedding model.")
+    async def search_patterns(self, info: Info, text: str, first: int | None = 5) -> list[PatternMatch]:
+        raise ServiceUnavailable("Semantic search is not available yet.")
+
+    @strawberry.field(description="The signed-in learner; null when anonymous.")
+    async def me(self, info: Info) -> Learner | None:
+        caller = info.context.caller
+        if not caller.is_authenticated:
+            return None
+        row = await learners.by_id(info.context.db, caller.user_id)
+        if row is None:
+            # Signed in but nothing recorded yet.
+            return Learner(id=strawberry.ID(caller.user_id), display_name=caller.display_name, points=0,
+                           completed_patterns=0)
+        return Learner(
+            id=strawberry.ID(row["id"]),
+            display_name=row["display_name"],
+            points=row["points"],
+            completed_patterns=row["completed_patterns"],
+        )
+
+    @strawberry.field(description="The signed-in learner's progress, most recent first.")
+    async def progress(self, info: Info) -> list[Progress]:
+        rows = await progress.for_learner(info.context.db, info.context.user_id())
+        return [Progress.from_row(r) for r in rows]
+
+    @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days.")
+    async def leaderboard(
+        self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME
+    ) -> list[LeaderboardEntry]:
+        first = check_first(first, 10, MAX_LEADERBOARD)
+        if period == LeaderboardPeriod.WEEK:
+            rows = await learners.leaderboard_week(info.context.db, first)
+        else:
+            rows = await learners.leaderboard_all_time(info.context.db, first)
+        return [
+            LeaderboardEntry(
+                rank=r["rank"],
+                learner_id=strawberry.ID(r["learner_id"]),
+                display_name=r["display_name"],
+                points=r["points"],
+                completed_patterns=r["completed_patterns"],
+                attempts=r["attempts"],
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(description="One of the signed-in learner's analyses.")
+    async def analysis(self, info: Info, id: strawberry.ID) -> Analysis | None:
+        info.context.user_id()
+        raise ServiceUnavailable("Analysis is not available yet.")

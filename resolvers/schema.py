@@ -1,0 +1,45 @@
+"""The schema object: roots, extensions and error handling."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.types import ExecutionContext
+
+from app.errors import ErrorCodes, coded_errors
+
+from .mutation import Mutation
+from .query import Query
+from .subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_DEPTH = 12
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Parse and validation errors reach the response without passing through extensions'
+        # after-operation hooks, so code them here, in place (the result holds this list).
+        # Unexpected errors are logged once by `with_code`; caller mistakes are not logged.
+        errors[:] = coded_errors(errors) or []
+
+
+def build_schema() -> Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            ErrorCodes,
+        ],
+    )
+
+
+schema = build_schema()

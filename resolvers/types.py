@@ -1,0 +1,271 @@
+"""GraphQL object types: plain classes built from database rows. Fields that need more data
+resolve it through the request's DataLoaders."""
+
+from __future__ import annotations
+
+import base64
+import math
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import BadUserInput, NotFound
+
+from .util import cached_reference_output
+
+
+@strawberry.enum
+class Difficulty(Enum):
+    EASY = "EASY"
+    MEDIUM = "MEDIUM"
+    HARD = "HARD"
+
+
+@strawberry.enum
+class Language(Enum):
+    PYTHON = "PYTHON"
+
+
+@strawberry.enum
+class Verdict(Enum):
+    PASSED = "PASSED"
+    WRONG_OUTPUT = "WRONG_OUTPUT"
+    RUNTIME_ERROR = "RUNTIME_ERROR"
+    SYNTAX_ERROR = "SYNTAX_ERROR"
+    TIMEOUT = "TIMEOUT"
+    REJECTED = "REJECTED"
+
+
+@strawberry.enum
+class AnalysisStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class AnalysisKind(Enum):
+    FULL = "FULL"
+    COMPLEXITY = "COMPLEXITY"
+    EXPLANATION = "EXPLANATION"
+    FEEDBACK = "FEEDBACK"
+
+
+@strawberry.enum
+class LeaderboardPeriod(Enum):
+    ALL_TIME = "ALL_TIME"
+    WEEK = "WEEK"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def parse_pattern_id(value: Any) -> int:
+    """Pattern ids are decimal database ids; anything else names no pattern."""
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(f"No pattern with id {text[:40]!r}.")
+    return int(text)
+
+
+# Perceived difficulty from the share of learners who completed a pattern; documented in
+# docs/STATISTICS.md. Below MIN_LEARNERS_FOR_RATING there is too little data to say.
+MIN_LEARNERS_FOR_RATING = 5
+EASY_SUCCESS_RATE = 0.7
+MEDIUM_SUCCESS_RATE = 0.4
+
+
+def perceived_difficulty(learners: int, success_rate: float) -> str:
+    if learners < MIN_LEARNERS_FOR_RATING:
+        return "UNRATED"
+    if success_rate >= EASY_SUCCESS_RATE:
+        return "EASY"
+    if success_rate >= MEDIUM_SUCCESS_RATE:
+        return "MEDIUM"
+    return "HARD"
+
+
+@strawberry.type
+class PatternStats:
+    attempts: int
+    learners: int
+    completions: int
+    success_rate: float = strawberry.field(description="Completions / learners, 0..1.")
+    average_time_spent_seconds: float = strawberry.field(description="Total time spent / learners.")
+    perceived_difficulty: str = strawberry.field(
+        description="EASY (success rate >= 0.7), MEDIUM (>= 0.4), HARD, or UNRATED below 5 learners."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any | None) -> PatternStats:
+        attempts = row["attempts"] if row else 0
+        learners = row["learners"] if row else 0
+        completions = row["completions"] if row else 0
+        total_time = row["total_time_seconds"] if row else 0
+        rate = completions / learners if learners else 0.0
+        return cls(
+            attempts=min(attempts, 2**31 - 1),
+            learners=learners,
+            completions=completions,
+            success_rate=round(rate, 4),
+            average_time_spent_seconds=round(total_time / learners, 2) if learners else 0.0,
+            perceived_difficulty=perceived_difficulty(learners, rate),
+        )
+
+
+@strawberry.type
+class Pattern:
+    id: strawberry.ID
+    slug: str
+    name: str
+    category: str
+    difficulty: Difficulty
+    description: str
+    preview: list[str] = strawberry.field(description="The pattern printed at its default size.")
+    rows: int = strawberry.field(description="The default size.")
+    formula: str
+    loops: int
+    conditions: int
+    db_id: strawberry.Private[int]
+    min_size: strawberry.Private[int]
+    max_size: strawberry.Private[int]
+    reference: strawberry.Private[str]
+    position: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Pattern:
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            slug=row["slug"],
+            name=row["name"],
+            category=row["category"],
+            difficulty=Difficulty(row["difficulty"]),
+            description=row["description"],
+            preview=list(row["preview"]),
+            rows=row["default_size"],
+            formula=row["formula"],
+            loops=row["loops"],
+            conditions=row["conditions"],
+            db_id=row["id"],
+            min_size=row["min_size"],
+            max_size=row["max_size"],
+            reference=row["reference_solution"],
+            position=row["position"],
+        )
+
+    @strawberry.field(description="The expected output at `size` (default: the pattern's default size).")
+    def expected_output(self, size: int | None = strawberry.UNSET) -> list[str]:
+        n = self.rows if size in (None, strawberry.UNSET) else size
+        if not self.min_size <= n <= self.max_size:
+            raise BadUserInput(
+                f"size must be between {self.min_size} and {self.max_size} for {self.slug}.",
+                argument="size",
+            )
+        return list(cached_reference_output(self.reference, n))
+
+    @strawberry.field
+    async def stats(self, info: Info) -> PatternStats:
+        return PatternStats.from_row(await info.context.loaders.stats_by_pattern_id.load(self.db_id))
+
+
+async def load_pattern(info: Info, pattern_id: int) -> Pattern:
+    row = await info.context.loaders.pattern_by_id.load(pattern_id)
+    if row is None:
+        raise NotFound(f"No pattern with id '{pattern_id}'.")
+    return Pattern.from_row(row)
+
+
+@strawberry.type
+class PatternEdge:
+    cursor: str
+    node: Pattern
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class PatternConnection:
+    edges: list[PatternEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"pattern:{position}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "pattern":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeError) as exc:
+        raise BadUserInput("`after` is not a cursor this API issued.", argument="after") from exc
+
+
+@strawberry.type
+class PatternMatch:
+    pattern: Pattern
+    score: float
+
+
+@strawberry.type
+class Learner:
+    id: strawberry.ID
+    display_name: str | None
+    points: int
+    completed_patterns: int
+
+
+@strawberry.type
+class Progress:
+    progress_percentage: float
+    time_spent_seconds: int
+    attempts: int
+    completed: bool
+    best_score: float
+    last_attempt_at: str | None
+    pattern_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Progress:
+        return cls(
+            progress_percentage=round(float(row["progress_percentage"]), 4),
+            time_spent_seconds=min(row["time_spent_seconds"], 2**31 - 1),
+            attempts=row["attempts"],
+            completed=row["completed"],
+            best_score=round(float(row["best_score"]), 4),
+            last_attempt_at=iso(row["last_attempt_at"]),
+            pattern_id=row["pattern_id"],
+        )
+
+    @strawberry.field
+    async def pattern(self, info: Info) -> Pattern:
+        return await load_pattern(info, self.pattern_id)
+
+
+@strawberry.type
+class LeaderboardEntry:
+    rank: int
+    learner_id: strawberry.ID
+    display_name: str | None
+    points: int
+    completed_patterns: int
+    attempts: int
+
+
+def finite(value: float, name: str) -> float:
+    if not math.isfinite(value):
+        raise BadUserInput(f"{name} must be a finite number.", argument=name)
+    return value
+

@@ -1,0 +1,536 @@
+"""Prompts for the generative model and the rule-based feedback that grounds (or replaces) it.
+
+The judge and the static analyser establish the facts: the verdict, the wrong rows, the metrics.
+The model is only asked to put them into friendly words, with the facts in its prompt marked as
+not to be contradicted. Suggestions and hints always come from the rules here, so every number
+and verdict the API returns comes from measurement, never from model text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+KINDS: tuple[str, ...] = ("FULL", "COMPLEXITY", "EXPLANATION", "FEEDBACK")
+
+_MAX_PREVIEW_LINES = 12
+_MAX_ROW_CHARS = 80
+_MAX_MISMATCHES_IN_PROMPT = 4
+_MAX_ITEMS = 3
+
+Mismatch = tuple[int, int, str | None, str | None]  # (size, row 1-based, expected, actual)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is known about one submission, from the judge and the static analyser."""
+
+    pattern_name: str
+    pattern_description: str
+    expected_preview: list[str]
+    code: str
+    verdict: str | None  # PASSED, WRONG_OUTPUT, RUNTIME_ERROR, SYNTAX_ERROR, TIMEOUT, REJECTED; None: not run
+    error: str | None  # learner-facing error message
+    mismatches: list[Mismatch]  # first few wrong rows
+    score: float | None  # share of right rows, 0..1
+    cyclomatic: int
+    max_nesting_depth: int
+    loops: int
+    conditions: int
+    big_o: str
+    complexity_level: str
+    reads_input: bool
+
+
+@dataclass(frozen=True)
+class Feedback:
+    explanation: str
+    suggestions: list[str]
+    hints: list[str]
+
+
+# --------------------------------------------------------------------------- prompt
+
+_SYSTEM = (
+    "You are a patient, encouraging programming tutor for beginners. Learners write small Python "
+    "programs that print text patterns (triangles, pyramids, diamonds of stars or numbers).\n"
+    "Rules:\n"
+    "- The verdict, the wrong rows, the error and the metrics given to you are FACTS measured by "
+    "running and analysing the program. Never contradict them. Never invent other numbers, rows, "
+    "errors or results.\n"
+    "- If the verdict is PASSED, do not claim the program has a bug.\n"
+    "- Use simple words, be kind and brief. Explain ideas; do not rewrite the whole program."
+)
+
+_TASKS: dict[str, str] = {
+    "FULL": (
+        "In 3 to 5 short sentences, explain how this program builds the pattern and what its result "
+        "means. Then give 2 or 3 short hints as a list."
+    ),
+    "EXPLANATION": (
+        "In 3 to 5 short sentences, explain step by step how this program builds the pattern: what "
+        "each loop does and what each row prints."
+    ),
+    "COMPLEXITY": (
+        "In 2 to 4 short sentences, explain the metrics above to a beginner: what the loops and the "
+        "nesting mean for this program, why its time is {big_o}, and whether it could be simpler."
+    ),
+    "FEEDBACK": (
+        "In 2 to 4 short sentences, tell the learner what went well and what to fix, based on the "
+        "result above. Then give 2 or 3 short hints as a list."
+    ),
+}
+
+_VERDICT_TEXT: dict[str, str] = {
+    "PASSED": "PASSED - the program prints the right pattern for every size tested.",
+    "WRONG_OUTPUT": "WRONG_OUTPUT - the program runs, but some rows differ from the expected pattern.",
+    "RUNTIME_ERROR": "RUNTIME_ERROR - the program crashed while running.",
+    "SYNTAX_ERROR": "SYNTAX_ERROR - Python could not read the program.",
+    "TIMEOUT": "TIMEOUT - the program ran past the time limit.",
+    "REJECTED": "REJECTED - the program uses something that is not allowed, so it was not run.",
+}
+
+
+def truncate_code(code: str, max_chars: int) -> str:
+    """The code itself when short enough; else its beginning and end around a marker line, in at
+    most ``max_chars`` characters. The end matters: that is usually where the printing happens."""
+    if len(code) <= max_chars:
+        return code
+    marker = f"\n# ... ({len(code)} characters, shortened) ...\n"
+    room = max_chars - len(marker)
+    if room <= 0:
+        return code[:max_chars]
+    head = (room * 2) // 3
+    tail = room - head
+    return code[:head] + marker + (code[-tail:] if tail else "")
+
+
+def _quote(row: str | None) -> str:
+    if row is None:
+        return "(no row)"
+    if len(row) > _MAX_ROW_CHARS:
+        row = row[:_MAX_ROW_CHARS] + "..."
+    # Quotes make leading spaces visible, which is where most pattern mistakes hide.
+    return f"'{row}'"
+
+
+def _percent(score: float) -> str:
+    return f"{round(score * 100)}%"
+
+
+def _metrics_line(facts: Facts) -> str:
+    return (
+        f"cyclomatic complexity {facts.cyclomatic}, maximum nesting depth {facts.max_nesting_depth}, "
+        f"{_count(facts.loops, 'loop')}, {_count(facts.conditions, 'condition')}, "
+        f"time {facts.big_o}, overall {facts.complexity_level}"
+    )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def build_messages(facts: Facts, kind: str, max_code_chars: int = 4000) -> list[dict[str, str]]:
+    """Chat messages (system + user) asking for a short, kind explanation of these facts."""
+    kind = kind.upper()
+    if kind not in _TASKS:
+        raise ValueError(f"unknown analysis kind {kind!r}; expected one of {', '.join(KINDS)}")
+    # A fence inside the code would end our code block early.
+    code = truncate_code(facts.code, max_code_chars).replace("```", "'''")
+    preview = [_quote(line) for line in facts.expected_preview[:_MAX_PREVIEW_LINES]]
+    if len(facts.expected_preview) > _MAX_PREVIEW_LINES:
+        preview.append(f"... ({len(facts.expected_preview)} rows in all)")
+
+    lines = [f"Pattern: {facts.pattern_name} - {facts.pattern_description}"]
+    if preview:
+        lines += ["Expected output at the default size (each row in quotes):", *preview]
+    lines += ["", "The learner's program:", "```python", code.rstrip("\n"), "```", "", "FACTS:"]
+    if facts.verdict is None:
+        lines.append("- Result: not run; this analysis looks at the code only.")
+    else:
+        lines.append(f"- Result: {_VERDICT_TEXT.get(facts.verdict, facts.verdict)}")
+    if facts.score is not None and facts.verdict is not None:
+        lines.append(f"- Rows right over all sizes tested: {_percent(facts.score)}")
+    if facts.error:
+        lines.append(f"- Error: {_error_text(facts.error)}")
+    for size, row, expected, actual in facts.mismatches[:_MAX_MISMATCHES_IN_PROMPT]:
+        lines.append(
+            f"- Size {size}, row {row}: expected {_quote(expected)}, the program printed {_quote(actual)}"
+        )
+    lines.append(f"- Metrics: {_metrics_line(facts)}")
+    if facts.verdict is not None:
+        lines.append(f"- Reads the size with input(): {'yes' if facts.reads_input else 'no'}")
+    lines += ["", "Task: " + _TASKS[kind].format(big_o=facts.big_o)]
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+# --------------------------------------------------------------------------- rules
+
+_EXCEPTION = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Interrupt|Exit|Iteration))\b")
+_LINE = re.compile(r"\bline (\d+)\b", re.IGNORECASE)
+
+_EXCEPTION_HINTS: dict[str, str] = {
+    "NameError": "A NameError means a name is used before it is defined or is misspelled: check the spelling "
+    "and that the variable gets a value before this line.",
+    "UnboundLocalError": "An UnboundLocalError means a variable is read before it is given a value inside "
+    "the function: assign it first.",
+    "TypeError": "A TypeError often comes from mixing text and numbers, such as '*' + 3 or range('5'): "
+    "convert with int() or str() where needed.",
+    "ValueError": "A ValueError often comes from int() getting something that is not a whole number: read "
+    "the size with n = int(input()) and nothing else on that line.",
+    "IndexError": "An IndexError means an index went past the end of a list or string: check where the "
+    "index starts and stops.",
+    "ZeroDivisionError": "A ZeroDivisionError means something was divided by zero: check the value of the "
+    "divisor, for example when the size or row is 0.",
+    "EOFError": "An EOFError means the program asked for more input than it was given: the judge gives "
+    "one number, the size, so call input() once.",
+    "RecursionError": "A RecursionError means a function kept calling itself: make sure every call moves "
+    "towards a case that stops.",
+    "AttributeError": "An AttributeError means a value has no such method or field: check the name and "
+    "the type of the value before the dot.",
+    "KeyError": "A KeyError means a dictionary has no such key: check the key or use .get().",
+    "ModuleNotFoundError": "Only the standard library is available, and pattern programs do not need "
+    "imports: remove the import.",
+    "ImportError": "Only the standard library is available, and pattern programs do not need imports: "
+    "remove the import.",
+    "MemoryError": "A MemoryError means the program built something huge: check loops that keep adding "
+    "to a string or list.",
+}
+
+_STRING_TIP = (
+    "String multiplication builds a run of characters in one step: ' ' * (n - i) + '*' * i "
+    "replaces an inner loop that prints one character at a time."
+)
+
+
+def _exception_name(error: str | None) -> str | None:
+    if not error:
+        return None
+    found = _EXCEPTION.findall(error)
+    return found[-1] if found else None  # the last one is the one that ended the program
+
+
+def _error_text(error: str) -> str:
+    # A whole traceback, should one arrive, is summed up by its last line.
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)
+
+
+def _as_sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _line_number(error: str | None) -> int | None:
+    if not error:
+        return None
+    # The judge puts the error's own location first ("SyntaxError on line 3, column 1: expected
+    # an indented block after 'for' statement on line 2"): later mentions are context.
+    found = _LINE.findall(error)
+    return int(found[0]) if found else None
+
+
+def _marks(row: str) -> str:
+    """The row without its spaces: what is printed, not where."""
+    return row.replace(" ", "")
+
+
+def _leading(row: str) -> int:
+    return len(row) - len(row.lstrip(" "))
+
+
+def _describe_mismatch(mismatch: Mismatch) -> str:
+    size, row, expected, actual = mismatch
+    if expected is None:
+        return (f"At size {size} your program printed an extra row {row}, {_quote(actual)}, "
+                "that should not be there.")
+    if actual is None:
+        return f"At size {size} row {row} is missing: it should be {_quote(expected)}."
+    return f"Row {row} at size {size} should be {_quote(expected)} but your program printed {_quote(actual)}."
+
+
+def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
+    """What the wrong rows have in common, as hints, most telling first."""
+    pairs = [(e, a) for _, _, e, a in mismatches if e is not None and a is not None]
+    hints: list[str] = []
+    if any(a is None for *_, a in mismatches):
+        hints.append(
+            "Some rows are missing: your loop stops too early. range(1, n) stops at n - 1; use "
+            "range(1, n + 1) to include row n."
+        )
+    if any(e is None for *_, e, _ in mismatches):
+        hints.append(
+            "Your program prints more rows than the pattern has: check that the row loop runs exactly n "
+            "times (range(n) or range(1, n + 1))."
+        )
+    if not pairs:
+        return hints
+    alignment = [(e, a) for e, a in pairs if e.lstrip(" ") == a.lstrip(" ")]
+    if alignment and len(alignment) == len(pairs):
+        e, a = alignment[0]
+        hints.append(
+            f"The characters are right but the rows are not aligned: a row needs {_leading(e)} leading "
+            f"space(s) where yours has {_leading(a)}. Print the spaces before the characters, e.g. "
+            "' ' * (n - i) for row i."
+        )
+    spacing = [
+        (e, a) for e, a in pairs
+        if e.replace(" ", "") == a.replace(" ", "") and e.lstrip(" ") != a.lstrip(" ")
+    ]
+    if spacing:
+        e, _ = spacing[0]
+        inner = " " in e.strip(" ")
+        hints.append(
+            "The right characters are there but the spaces between them differ. "
+            + ("The pattern puts a space between characters: print '* ' instead of '*', or use ' '.join(...)."
+               if inner else "The pattern has no spaces between characters: use print(..., end='') "
+               "or build the row with '*' * k.")
+        )
+    if any(e.lower() == a.lower() and e != a for e, a in pairs):
+        hints.append("Upper and lower case differ: check whether the pattern uses capital letters.")
+    # Same characters, one more or one fewer of them in every wrong row: a loop bound is off by one.
+    lengths = {
+        len(_marks(a)) - len(_marks(e)) for e, a in pairs if _marks(a) and set(_marks(a)) <= set(_marks(e))
+    }
+    if len(lengths) == 1 and (diff := lengths.pop()) in (-1, 1) and not alignment:
+        hints.append(
+            f"Each wrong row has one character too {'many' if diff > 0 else 'few'}: this is an off-by-one "
+            "mistake. Check the bounds of the inner range (range(i) gives i steps, range(1, i) gives i - 1)."
+        )
+    expected_chars = {c for e, _ in pairs for c in e if not c.isspace()}
+    actual_chars = {c for _, a in pairs for c in a if not c.isspace()}
+    if actual_chars and expected_chars and not (actual_chars & expected_chars):
+        hints.append(
+            f"Your rows use {', '.join(sorted(actual_chars)[:4])} where the pattern uses "
+            f"{', '.join(sorted(expected_chars)[:4])}: check which character or number each row prints."
+        )
+    by_size: dict[int, list[Mismatch]] = {}
+    for mismatch in mismatches:
+        by_size.setdefault(mismatch[0], []).append(mismatch)
+    for rows in by_size.values():
+        expected_rows = {m[2] for m in rows if m[2] is not None}
+        if len(rows) >= 2 and all(m[3] in expected_rows and m[3] != m[2] for m in rows):
+            hints.append(
+                "Your rows are right but in a different order: the pattern may need to count down "
+                "(range(n, 0, -1)) instead of up, or the other way round."
+            )
+            break
+    return hints
+
+
+def _verdict_hints(facts: Facts) -> list[str]:
+    verdict = facts.verdict
+    hints: list[str] = []
+    if verdict == "WRONG_OUTPUT":
+        hints += _mismatch_hints(facts.mismatches)
+        if not facts.reads_input:
+            hints.append(
+                "Your program does not read the size with input(), so it always prints the same size. "
+                "The judge tries several sizes: start with n = int(input())."
+            )
+        if not hints:
+            hints.append(
+                "Work out on paper how many spaces and characters row i has, as a formula in i and n, "
+                "and compare with what your loops print."
+            )
+    elif verdict == "RUNTIME_ERROR":
+        name = _exception_name(facts.error)
+        line = _line_number(facts.error)
+        if name and name in _EXCEPTION_HINTS:
+            hints.append(_EXCEPTION_HINTS[name])
+        elif name:
+            hints.append(f"Look up what a {name} means and find the value that causes it.")
+        if line is not None:
+            hints.append(f"The error happened at line {line}: print the variables used there to see "
+                         "their values.")
+        else:
+            hints.append("Read the error message from the bottom: it names the problem and the line where "
+                         "it happened.")
+    elif verdict == "SYNTAX_ERROR":
+        line = _line_number(facts.error)
+        name = _exception_name(facts.error)
+        where = f"line {line}" if line is not None else "the line the error names"
+        if name in ("IndentationError", "TabError"):
+            hints.append(f"Check the indentation at {where}: the body of a for or if is indented by the same "
+                         "4 spaces everywhere, and tabs and spaces are not mixed.")
+        else:
+            hints.append(f"Check {where} and the line just before it: a missing ':' after for/if, an "
+                         "unclosed bracket or quote are the usual causes.")
+        hints.append("Python stops at the first syntax error, so fix that one and run again.")
+    elif verdict == "TIMEOUT":
+        hints.append("Look for a while loop whose condition never becomes false, e.g. a counter that is "
+                     "never increased.")
+        hints.append("The program gets one number as input; reading input() more than once makes it wait.")
+    elif verdict == "REJECTED":
+        error = (facts.error or "").lower()
+        if "output limit" in error:
+            hints.append("Your program printed far more than the pattern has: check that every loop stops, "
+                         "and that the row loop runs n times.")
+        elif "memory" in error:
+            hints.append(_EXCEPTION_HINTS["MemoryError"])
+        elif "too long" in error or "nested" in error:
+            hints.append("Pattern programs are short: a loop over the rows with one print per row is enough.")
+        else:
+            hints.append("Pattern programs only need print, loops and input(): remove imports and file or "
+                         "system access.")
+    if facts.error and "prompt" in facts.error.lower() and "input()" in facts.error:
+        hints.insert(0, "input('Enter n: ') prints its prompt, which the judge sees as output: call input() "
+                        "without a prompt.")
+    return hints
+
+
+def _complexity_suggestions(facts: Facts) -> list[str]:
+    suggestions: list[str] = []
+    power = _big_o_power(facts.big_o)
+    if power is not None and power >= 3:
+        suggestions.append(
+            f"Your program does about {facts.big_o} steps, but a pattern of n rows has about n^2 characters, "
+            "so O(n^2) is enough: look for a loop that repeats work another loop already does."
+        )
+    if facts.max_nesting_depth >= 3:
+        suggestions.append(
+            f"Your code is nested {facts.max_nesting_depth} levels deep. Building each row with string "
+            "multiplication, e.g. ' ' * (n - i) + '*' * (2 * i - 1), removes the inner loops."
+        )
+    elif facts.loops >= 2 and facts.max_nesting_depth == 2:
+        suggestions.append(_STRING_TIP)
+    if facts.conditions >= 4 or facts.cyclomatic >= 10:
+        suggestions.append(
+            f"{_count(facts.conditions, 'condition')} (cyclomatic complexity {facts.cyclomatic}) make the "
+            "program hard to follow: a formula for the number of spaces and characters in row i usually "
+            "replaces the if/else branches."
+        )
+    return suggestions
+
+
+def _big_o_power(big_o: str) -> int | None:
+    text = big_o.replace(" ", "").lower()
+    if "n^" in text:
+        match = re.search(r"n\^(\d+)", text)
+        return int(match.group(1)) if match else None
+    if "n²" in text:
+        return 2
+    if "n³" in text:
+        return 3
+    if re.fullmatch(r"o\((n\*?logn|n)\)", text):
+        return 1
+    if text == "o(1)":
+        return 0
+    return None
+
+
+def suggestions_and_hints(facts: Facts) -> tuple[list[str], list[str]]:
+    """Grounded suggestions (how to improve the code) and hints (how to fix the result)."""
+    suggestions = _complexity_suggestions(facts)
+    if facts.verdict == "PASSED":
+        if not suggestions:
+            suggestions.append(
+                "Clean solution. For practice, try the hollow or upside-down version of this pattern, or "
+                "write it with a while loop."
+            )
+    elif not suggestions and facts.verdict is not None:
+        suggestions.append(
+            "Write the expected rows for n = 3 on paper and count the spaces and characters in each: "
+            "a formula in the row number makes the loops simple."
+        )
+    hints = _verdict_hints(facts)
+    if not hints:
+        if facts.verdict == "PASSED":
+            hints.append("Try your program with n = 1 and with a large n: both ends of the range should "
+                         "look right.")
+        else:
+            hints.append(_STRING_TIP if facts.loops >= 2 else
+                         "Name your loop variables after what they count (row, col) to keep the pattern "
+                         "readable.")
+    return _unique(suggestions)[:_MAX_ITEMS], _unique(hints)[:_MAX_ITEMS]
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def _verdict_sentences(facts: Facts) -> list[str]:
+    verdict = facts.verdict
+    name = facts.pattern_name
+    if verdict is None:
+        return []
+    if verdict == "PASSED":
+        return [f"Well done: your program prints the {name} correctly for every size tested."]
+    if verdict == "WRONG_OUTPUT":
+        sentences = [f"Your program runs, but its output does not match the {name} yet."]
+        if facts.mismatches:
+            sentences.append(_describe_mismatch(facts.mismatches[0]))
+        if facts.score is not None:
+            sentences.append(f"{_percent(facts.score)} of the rows were right over all sizes tested.")
+        return sentences
+    if verdict == "RUNTIME_ERROR":
+        exc = _exception_name(facts.error)
+        first = f"Your program stopped with a {exc}" if exc else "Your program crashed while running"
+        line = _line_number(facts.error)
+        first += f" at line {line}." if line is not None else "."
+        sentences = [first]
+        if facts.error:
+            sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
+        return sentences
+    if verdict == "SYNTAX_ERROR":
+        line = _line_number(facts.error)
+        where = f" at line {line}" if line is not None else ""
+        sentences = [f"Python could not read your program: there is a syntax error{where}, so nothing ran."]
+        if facts.error:
+            sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
+        return sentences
+    if verdict == "TIMEOUT":
+        return ["Your program ran past the time limit, so it was stopped before it finished printing.",
+                "This usually means a loop that never ends or a program waiting for more input."]
+    if verdict == "REJECTED":
+        sentences = ["Your program was not run because it uses something that is not allowed here."]
+        if facts.error:
+            sentences.append(_as_sentence(f"The reason: {_error_text(facts.error)}"))
+        return sentences
+    return [f"Result: {verdict}."]
+
+
+def _structure_sentences(facts: Facts) -> list[str]:
+    if facts.verdict == "SYNTAX_ERROR":
+        return []
+    if facts.loops == 0:
+        structure = ("Your program has no loops, so every row is written out by hand and it cannot grow "
+                     "with n.")
+    elif facts.max_nesting_depth >= 2:
+        structure = (f"It uses {_count(facts.loops, 'loop')}, nested {facts.max_nesting_depth} deep: the "
+                     "outer loop goes over the rows and the inner loops print the spaces and characters of "
+                     "each row.")
+    else:
+        structure = (f"It uses {_count(facts.loops, 'loop')} without nesting, building each row in one step, "
+                     "which is the simplest shape for a pattern.")
+    return [structure]
+
+
+def _complexity_sentences(facts: Facts) -> list[str]:
+    return [
+        f"Its running time grows like {facts.big_o} in the size n, and its overall complexity is "
+        f"{facts.complexity_level} (cyclomatic complexity {facts.cyclomatic}, "
+        f"{_count(facts.conditions, 'condition')}, nesting depth {facts.max_nesting_depth}).",
+    ]
+
+
+def rule_based_feedback(facts: Facts, kind: str) -> Feedback:
+    """A deterministic explanation from the facts alone (used when no model answers)."""
+    kind = kind.upper()
+    if kind not in _TASKS:
+        raise ValueError(f"unknown analysis kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "COMPLEXITY":
+        sentences = _structure_sentences(facts) + _complexity_sentences(facts)
+    elif kind == "EXPLANATION":
+        sentences = _structure_sentences(facts) + _verdict_sentences(facts)
+    elif kind == "FEEDBACK":
+        sentences = _verdict_sentences(facts)
+    else:  # FULL
+        sentences = _verdict_sentences(facts) + _structure_sentences(facts) + _complexity_sentences(facts)
+    if not sentences:
+        sentences = _structure_sentences(facts) + _complexity_sentences(facts)
+    suggestions, hints = suggestions_and_hints(facts)
+    return Feedback(explanation=" ".join(sentences), suggestions=suggestions, hints=hints)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from analysis.events import InProcessEventBus
+from analysis.judge import Judge
+from analysis.models import ModelService
+from analysis.pipeline import AnalysisPipeline
+from analysis.sandbox import Sandbox, SandboxLimits
+from analysis.search import PatternSearch
+from analysis.worker import AnalysisWorker
 from db import seed
 from db.database import Database
 from db.migrate import migrate
@@ -20,13 +27,35 @@ class Services:
     settings: Settings
     db: Database
     verifier: TokenVerifier
+    sandbox: Sandbox
+    judge: Judge
+    models: ModelService
+    bus: InProcessEventBus
+    pipeline: AnalysisPipeline
+    worker: AnalysisWorker
+    search: PatternSearch
     started: bool = False
-    extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        secret = load_or_create_dev_secret(settings)
-        return cls(settings=settings, db=Database(settings), verifier=TokenVerifier(secret, settings.jwt_audience))
+        db = Database(settings)
+        sandbox = Sandbox(SandboxLimits.from_settings(settings), workers=settings.sandbox_workers)
+        judge = Judge(sandbox)
+        models = ModelService(settings)
+        bus = InProcessEventBus()
+        pipeline = AnalysisPipeline(db, judge, models, settings.generation_max_new_tokens)
+        return cls(
+            settings=settings,
+            db=db,
+            verifier=TokenVerifier(load_or_create_dev_secret(settings), settings.jwt_audience),
+            sandbox=sandbox,
+            judge=judge,
+            models=models,
+            bus=bus,
+            pipeline=pipeline,
+            worker=AnalysisWorker(db, pipeline, bus, settings),
+            search=PatternSearch(db, models),
+        )
 
     async def start(self) -> None:
         await self.db.connect()
@@ -35,17 +64,28 @@ class Services:
             await migrate(conn)
         if self.settings.seed_on_start and await seed.catalog_is_empty(self.db):
             await seed.seed_catalog(self.db)
+        await self.sandbox.start()
+        log.info("sandbox: %s", self.sandbox.isolation)
+        status = self.models.status()
+        log.info(
+            "models (loaded on first use): embedding %s, generation %s",
+            status.get("embedding", {}).get("model"),
+            status.get("generation", {}).get("model"),
+        )
+        await self.worker.start()
         self.started = True
 
     def readiness(self) -> dict[str, object]:
-        """Extra facts for /readyz from the parts that have them."""
-        report: dict[str, object] = {}
-        for name, part in self.extras.items():
-            describe = getattr(part, "readiness", None)
-            if callable(describe):
-                report[name] = describe()
-        return report
+        """Extra facts for /readyz."""
+        return {
+            "sandbox": self.sandbox.isolation,
+            "models": self.models.status(),
+            "analysis": self.worker.readiness(),
+        }
 
     async def close(self) -> None:
         self.started = False
+        await self.worker.aclose()
+        await self.models.aclose()
+        await self.sandbox.aclose()
         await self.db.close()

@@ -69,8 +69,11 @@ class Settings(BaseSettings):
     sandbox_workers: int = 2
 
     # --- Analysis jobs ---
-    analysis_workers: int = 1
-    analysis_max_attempts: int = 3
+    analysis_workers: int = 1  # analyses run at once in this process (0: this process runs none)
+    analysis_max_attempts: int = 3  # a job interrupted this often is failed, not retried
+    analysis_lease_seconds: float = 60.0  # a dead worker's job is picked up again after this
+    analysis_poll_seconds: float = 2.0  # fallback when LISTEN/NOTIFY is unavailable (poolers)
+    max_code_chars: int = 20_000
 
     @property
     def pgdata_dir(self) -> Path:

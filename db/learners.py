@@ -9,6 +9,14 @@ from .database import Database
 LEARNER_COLUMNS = "id, display_name, points, completed_patterns, attempts"
 
 
+async def ensure(conn: asyncpg.Connection, learner_id: str, display_name: str | None) -> None:
+    """The learner row that the caller's first write needs."""
+    await conn.execute(
+        "INSERT INTO learners (id, display_name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        learner_id, display_name,
+    )
+
+
 async def by_id(db: Database, learner_id: str) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {LEARNER_COLUMNS} FROM learners WHERE id = $1", learner_id)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from catalog import PatternDef
+
 from .database import Database
 
 PATTERN_COLUMNS = """
@@ -89,3 +91,21 @@ async def stats_by_pattern_ids(db: Database, ids: Sequence[int]) -> list[asyncpg
     )
     found = {r["pattern_id"]: r for r in rows}
     return [found.get(i) for i in ids]
+
+
+def to_pattern_def(row: asyncpg.Record) -> PatternDef:
+    """A database pattern in the shape the judge and the catalog use."""
+    return PatternDef(
+        slug=row["slug"],
+        name=row["name"],
+        category=row["category"],
+        difficulty=row["difficulty"],
+        description=row["description"],
+        rows=row["default_size"],
+        formula=row["formula"],
+        loops=row["loops"],
+        conditions=row["conditions"],
+        reference=row["reference_solution"],
+        min_size=row["min_size"],
+        max_size=row["max_size"],
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from app.errors import BadUserInput, NotFound, ServiceUnavailable
+from app.errors import BadUserInput, NotFound
 from db import progress
 from db.progress import PatternNotFound, ProgressWrite
 
+from . import analysis as analysis_resolvers
 from .analysis_types import (
     Analysis,
     RequestAnalysisInput,
@@ -36,13 +37,11 @@ def check_time_spent(seconds: int | None) -> int:
 class Mutation:
     @strawberry.mutation(description="Judge code against a pattern, record the attempt, queue an analysis.")
     async def submit_attempt(self, info: Info, input: SubmitAttemptInput) -> SubmitAttemptPayload:
-        info.context.user_id()
-        raise ServiceUnavailable("Judging is not available yet.")
+        return await analysis_resolvers.submit_attempt(info, input)
 
     @strawberry.mutation(description="Queue an analysis of code; follow it with analysisUpdates.")
     async def request_analysis(self, info: Info, input: RequestAnalysisInput) -> Analysis:
-        info.context.user_id()
-        raise ServiceUnavailable("Analysis is not available yet.")
+        return await analysis_resolvers.request_analysis(info, input)
 
     @strawberry.mutation(
         description="Record progress on a pattern: adds one attempt and the time spent; "

@@ -5,10 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from app.errors import BadUserInput, ServiceUnavailable
+from app.errors import BadUserInput
 from db import learners, patterns, progress
 from db.patterns import PatternFilter
 
+from . import analysis as analysis_resolvers
 from .analysis_types import Analysis
 from .types import (
     Difficulty,
@@ -87,7 +88,7 @@ class Query:
 
     @strawberry.field(description="Semantic search over the catalog with the embedding model.")
     async def search_patterns(self, info: Info, text: str, first: int | None = 5) -> list[PatternMatch]:
-        raise ServiceUnavailable("Semantic search is not available yet.")
+        return await analysis_resolvers.search_patterns(info, text, first)
 
     @strawberry.field(description="The signed-in learner; null when anonymous.")
     async def me(self, info: Info) -> Learner | None:
@@ -134,5 +135,4 @@ class Query:
 
     @strawberry.field(description="One of the signed-in learner's analyses.")
     async def analysis(self, info: Info, id: strawberry.ID) -> Analysis | None:
-        info.context.user_id()
-        raise ServiceUnavailable("Analysis is not available yet.")
+        return await analysis_resolvers.analysis(info, id)

@@ -7,8 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from app.errors import ServiceUnavailable
-
+from . import analysis as analysis_resolvers
 from .analysis_types import AnalysisEvent
 
 
@@ -16,6 +15,5 @@ from .analysis_types import AnalysisEvent
 class Subscription:
     @strawberry.subscription(description="Analysis progress; ends after the event whose status is DONE or FAILED.")
     async def analysis_updates(self, info: Info, analysis_id: strawberry.ID) -> AsyncGenerator[AnalysisEvent, None]:
-        info.context.user_id()
-        raise ServiceUnavailable("Analysis updates are not available yet.")
-        yield  # pragma: no cover
+        async for event in analysis_resolvers.analysis_updates(info, analysis_id):
+            yield event

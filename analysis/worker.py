@@ -1,0 +1,144 @@
+"""Background workers that drain the analysis queue.
+
+Jobs live in the `analyses` table. A worker claims one under a lease (FOR UPDATE SKIP LOCKED,
+so any number of workers in any number of processes share the queue), renews the lease while
+it works, and stores the outcome. A worker that dies leaves a job whose lease runs out; the next
+claim picks it up again. New jobs wake workers through LISTEN/NOTIFY, with polling as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+import asyncpg
+
+from app.settings import Settings
+from db import analyses
+from db.database import Database
+
+from .events import Event, EventBus
+from .pipeline import AnalysisPipeline
+
+log = logging.getLogger(__name__)
+
+
+class AnalysisWorker:
+    def __init__(self, db: Database, pipeline: AnalysisPipeline, bus: EventBus, settings: Settings) -> None:
+        self.db = db
+        self.pipeline = pipeline
+        self.bus = bus
+        self.concurrency = settings.analysis_workers
+        self.lease_seconds = settings.analysis_lease_seconds
+        self.poll_seconds = settings.analysis_poll_seconds
+        self.max_attempts = settings.analysis_max_attempts
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncpg.Connection | None = None
+        self.completed = 0
+
+    async def start(self) -> None:
+        if self.concurrency <= 0:
+            return
+        await self._listen()
+        self._tasks = [asyncio.create_task(self._loop(), name=f"analysis-worker-{i}") for i in range(self.concurrency)]
+        log.info("analysis workers: %d (%s)", self.concurrency, self.worker_id)
+
+    async def _listen(self) -> None:
+        try:
+            self._listener = await asyncpg.connect(self.db.url)
+            await self._listener.add_listener(analyses.NEW_JOB_CHANNEL, lambda *_: self.wake())
+        except (OSError, asyncpg.PostgresError) as exc:
+            # Transaction poolers cannot LISTEN; polling still finds every job.
+            log.warning("LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_seconds)
+            self._listener = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def readiness(self) -> dict[str, object]:
+        running = sum(not t.done() for t in self._tasks)
+        return {"workers": running, "listening": self._listener is not None, "completed": self.completed}
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                job = await analyses.claim(self.db, self.worker_id, self.lease_seconds, self.max_attempts)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claiming an analysis failed; retrying")
+                job = None
+                await asyncio.sleep(self.poll_seconds)
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                continue
+            await self._process(job)
+
+    async def _process(self, job: asyncpg.Record) -> None:
+        analysis_id = job["id"]
+        heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
+        status, outcome, error = "DONE", None, None
+        try:
+            outcome = await self.pipeline.run(job, self.bus.publish)
+        except asyncio.CancelledError:
+            heartbeat.cancel()
+            await self._release(analysis_id)
+            raise
+        except Exception:
+            log.exception("analysis %s failed", analysis_id)
+            status, error = "FAILED", "The analysis failed unexpectedly."
+        finally:
+            heartbeat.cancel()
+        stored = await analyses.finish(
+            self.db,
+            analysis_id,
+            self.worker_id,
+            status=status,
+            result=outcome.result if outcome else None,
+            model_used=outcome.model_used if outcome else "rule-based",
+            ai_confidence=outcome.ai_confidence if outcome else 0.0,
+            error=error,
+            timings=outcome.timings if outcome else {},
+        )
+        if stored is None:
+            log.warning("analysis %s: lease lost to another worker; result dropped", analysis_id)
+            return
+        self.completed += 1
+        await self.bus.publish(Event(analysis_id, status, "done" if status == "DONE" else "failed"))
+
+    async def _heartbeat(self, analysis_id: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                await analyses.extend_lease(self.db, analysis_id, self.worker_id, self.lease_seconds)
+
+    async def _release(self, analysis_id: uuid.UUID) -> None:
+        """On shutdown, hand an unfinished job back at once instead of waiting out its lease."""
+        with contextlib.suppress(Exception):
+            await self.db.execute(
+                """
+                UPDATE analyses SET status = 'QUEUED', worker_id = NULL, lease_until = NULL
+                WHERE id = $1 AND worker_id = $2 AND status = 'RUNNING'
+                """,
+                analysis_id, self.worker_id,
+            )
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None

@@ -179,8 +179,25 @@ def _embedding_max_length(location: str, tokenizer: Any, config: Any) -> int:
     return min(candidates) if candidates else 512
 
 
+# transformers builds models under process-wide patches of torch.nn (meta-device init, tied
+# weights); two loads in two threads at once can leave one model's tied lm_head on the meta
+# device ("Cannot copy out of meta tensor"). Loads are rare: one at a time.
+_LOAD_LOCK = threading.Lock()
+
+
 def load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle:
     """Tokenizer and encoder for mean-pooled sentence embeddings (blocking)."""
+    with _LOAD_LOCK:
+        return _load_embedding(source, device)
+
+
+def load_generation(source: ModelSource, device: torch.device, context_tokens: int) -> GenerationBundle:
+    """Tokenizer and causal LM (blocking). GGUF checkpoints are dequantised to floats by transformers."""
+    with _LOAD_LOCK:
+        return _load_generation(source, device, context_tokens)
+
+
+def _load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle:
     from transformers import AutoModel, AutoTokenizer
 
     if source.error:
@@ -202,8 +219,7 @@ def load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle
     return EmbeddingBundle(model, tokenizer, device, max_length, dim, input_names)
 
 
-def load_generation(source: ModelSource, device: torch.device, context_tokens: int) -> GenerationBundle:
-    """Tokenizer and causal LM (blocking). GGUF checkpoints are dequantised to floats by transformers."""
+def _load_generation(source: ModelSource, device: torch.device, context_tokens: int) -> GenerationBundle:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if source.error:

@@ -67,3 +67,16 @@ async def test_smollm2_streams_an_answer_to_a_pattern_prompt(real_service: Model
     assert 0.0 < real_service.last_confidence(stream) <= 1.0
     status = real_service.status()["generation"]
     assert status["state"] == "loaded" and status["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+async def test_both_models_load_concurrently() -> None:
+    # Regression: two from_pretrained calls in two pool threads at once raced on transformers'
+    # process-wide patches ("Cannot copy out of meta tensor"); loads are now serialised.
+    service = ModelService(ModelSettings(model_workers=2))
+    try:
+        await service.preload()
+        status = service.status()
+        assert status["embedding"]["state"] == "loaded", status
+        assert status["generation"]["state"] == "loaded", status
+    finally:
+        await service.aclose()

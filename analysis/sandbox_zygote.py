@@ -772,8 +772,12 @@ class Zygote:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         cpu = (run.rusage.ru_utime + run.rusage.ru_stime) if run.rusage else 0.0
-        # Killed by SIGXCPU (soft limit) or SIGKILL (hard limit) after using up its CPU time.
-        if run.limit is None and sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= run.cpu_limit - 0.05:
+        # SIGXCPU comes from RLIMIT_CPU itself; rusage's tick-based CPU time can read slightly
+        # below the limit when it fires, so the signal alone decides. A SIGKILL we did not send
+        # after the CPU was used up is the hard limit.
+        if run.limit is None and (
+            sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= run.cpu_limit - 0.25)
+        ):
             run.limit = "cpu"
         return {
             "op": "result", "id": run.id,

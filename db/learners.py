@@ -50,11 +50,16 @@ async def leaderboard_week(db: Database, first: int) -> list[asyncpg.Record]:
             GROUP BY learner_id
             HAVING sum(points) > 0
         )
-        SELECT rank() OVER (ORDER BY w.points DESC) AS rank,
-               w.learner_id, l.display_name, w.points, w.completed_patterns, w.attempts
-        FROM week w JOIN learners l ON l.id = w.learner_id
-        ORDER BY w.points DESC, w.completed_patterns DESC, w.learner_id
-        LIMIT $1
+        , ranked AS (
+            SELECT rank() OVER (ORDER BY points DESC) AS rank, *
+            FROM week
+            ORDER BY points DESC, completed_patterns DESC, learner_id
+            LIMIT $1
+        )
+        -- Names joined after the limit: 10 lookups, not one per weekly-active learner.
+        SELECT r.rank, r.learner_id, l.display_name, r.points, r.completed_patterns, r.attempts
+        FROM ranked r JOIN learners l ON l.id = r.learner_id
+        ORDER BY r.points DESC, r.completed_patterns DESC, r.learner_id
         """,
         first,
     )

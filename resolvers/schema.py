@@ -6,7 +6,8 @@ import logging
 
 import strawberry
 from graphql.error import GraphQLError
-from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.types import ExecutionContext
 
 from app.errors import ErrorCodes, coded_errors
@@ -18,6 +19,9 @@ from .subscription import Subscription
 log = logging.getLogger(__name__)
 
 MAX_QUERY_DEPTH = 12
+# Built once: ValidationCache keys on the rule classes, and QueryDepthLimiter makes a new class
+# per instance, so a per-request limiter would make every request miss the cache.
+DEPTH_RULE = create_validator(MAX_QUERY_DEPTH, None, None)
 
 
 class Schema(strawberry.Schema):
@@ -34,7 +38,7 @@ def build_schema() -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+            lambda: AddValidationRules([DEPTH_RULE]),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             ErrorCodes,

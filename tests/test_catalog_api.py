@@ -127,3 +127,11 @@ async def test_bad_cursor_is_bad_input(gql) -> None:
 async def test_null_first_means_the_default(gql) -> None:
     data = (await gql.data(PAGE, {"first": None}))["patterns"]
     assert len(data["edges"]) == 20
+
+
+async def test_page_counters_for_a_pattern_without_a_stats_row(gql, services) -> None:
+    # The page joins pattern_stats; a pattern that has no row there reads as untried.
+    await services.db.execute("DELETE FROM pattern_stats WHERE pattern_id = (SELECT id FROM patterns WHERE slug = 'square-solid')")
+    data = (await gql.data("{ patterns(first: 1) { edges { node { slug stats { attempts learners successRate } } } } }"))
+    assert data["patterns"]["edges"][0]["node"] == {
+        "slug": "square-solid", "stats": {"attempts": 0, "learners": 0, "successRate": 0.0}}

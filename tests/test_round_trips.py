@@ -57,7 +57,7 @@ async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql)
             data = await gql.data(QUERY, {"first": first})
         assert len(data["patterns"]["edges"]) == first
         counts[first] = len(counter.statements)
-    assert counts[5] == counts[50] == 2, counts  # the page, then one batched stats query
+    assert counts[5] == counts[50] == 1, counts  # the page query carries the counters
 
 
 async def test_progress_list_resolves_patterns_and_stats_in_batches(services, gql) -> None:
@@ -69,4 +69,4 @@ async def test_progress_list_resolves_patterns_and_stats_in_batches(services, gq
     with StatementCounter(services) as counter:
         data = await gql.data(PROGRESS_QUERY, token=token_for(user))
     assert len(data["progress"]) == 12
-    assert len(counter.statements) == 3, counter.statements  # progress, patterns, stats
+    assert len(counter.statements) == 3, counter.statements  # progress, then one batch each of patterns, stats

@@ -22,7 +22,7 @@ from db.database import Database
 
 from .events import Event
 from .feedback import Facts, build_messages, rule_based_feedback, suggestions_and_hints
-from .judge import Judge, Judgment
+from .judge import Judge, Judgment, reads_input
 from .metrics import CodeMetrics, analyze_code
 from .models import ModelService, ModelUnavailable
 
@@ -59,6 +59,7 @@ def judgment_from_attempt(row: asyncpg.Record) -> dict[str, Any]:
         "error": row["error"],
         "mismatches": list(row["mismatches"]),
         "sizes_tested": list(row["sizes_tested"]),
+        "reads_input": reads_input(row["code"]),
     }
 
 

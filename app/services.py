@@ -64,8 +64,7 @@ class Services:
             await migrate(conn)
         if self.settings.seed_on_start and await seed.catalog_is_empty(self.db):
             await seed.seed_catalog(self.db)
-        await self.sandbox.start()
-        log.info("sandbox: %s", self.sandbox.isolation)
+        await self.sandbox.start()  # logs the isolation it achieved
         status = self.models.status()
         log.info(
             "models (loaded on first use): embedding %s, generation %s",

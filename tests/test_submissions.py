@@ -87,6 +87,11 @@ async def test_wrong_output_reports_rows_and_does_not_complete(gql) -> None:
     assert first["row"] == 1 and first["expected"].strip() == "*" and first["actual"] == "*"
     assert data["progress"]["completed"] is False and data["progress"]["bestScore"] == attempt["score"]
     assert (await gql.data("{ me { points } }", token=token))["me"]["points"] == 0
+    # The analysis of a submission rebuilds its facts from the stored attempt: this program
+    # reads n, and no hint may say otherwise.
+    done = await wait_done(gql, data["analysis"]["id"], token)
+    assert done["status"] == "DONE" and done["hints"]
+    assert not any("does not read the size" in h for h in done["hints"]), done["hints"]
 
 
 async def test_errors_and_timeouts_are_verdicts_not_server_errors(gql) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from analysis.judge import Verdict as JudgeVerdict
 from app.errors import BadUserInput, NotFound
 
 from .util import cached_reference_output
@@ -29,14 +30,8 @@ class Language(Enum):
     PYTHON = "PYTHON"
 
 
-@strawberry.enum
-class Verdict(Enum):
-    PASSED = "PASSED"
-    WRONG_OUTPUT = "WRONG_OUTPUT"
-    RUNTIME_ERROR = "RUNTIME_ERROR"
-    SYNTAX_ERROR = "SYNTAX_ERROR"
-    TIMEOUT = "TIMEOUT"
-    REJECTED = "REJECTED"
+# The judge's own enum: one list of verdicts for the judge, the database and the API.
+Verdict = strawberry.enum(JudgeVerdict, name="Verdict")
 
 
 @strawberry.enum

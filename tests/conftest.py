@@ -54,6 +54,16 @@ def pg_server_url() -> str:
     server.stop()
 
 
+async def admin_execute(server_url: str, *statements: str) -> None:
+    """Run statements (CREATE/DROP DATABASE) on the server's maintenance connection."""
+    admin = await asyncpg.connect(server_url)
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
@@ -70,12 +80,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
 
 @pytest.fixture(scope="session")
 async def template_database(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
-        await admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}"', f'CREATE DATABASE "{TEMPLATE}"')
     settings = make_settings(with_database(pg_server_url, TEMPLATE), tmp_path_factory.mktemp("template"))
     db = Database(settings)
     await db.connect()
@@ -86,27 +91,15 @@ async def template_database(pg_server_url: str, tmp_path_factory: pytest.TempPat
     finally:
         await db.close()
     yield TEMPLATE
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
 
 
 @pytest.fixture
 async def database_url(pg_server_url: str, template_database: str) -> AsyncIterator[str]:
     name = f"cpm_test_{os.getpid()}_{next(_counter)}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -7,25 +7,16 @@ import asyncio
 import asyncpg
 
 from db.migrate import load_migrations, migrate, pending_migrations
-from tests.conftest import with_database
+from tests.conftest import admin_execute, with_database
 
 
 async def fresh_database(pg_server_url: str, name: str) -> str:
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     return with_database(pg_server_url, name)
 
 
 async def drop_database(pg_server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_concurrent_migrators_apply_each_migration_once(pg_server_url: str) -> None:

@@ -159,7 +159,8 @@ def settings(database_url, tmp_path):
     return make_settings(database_url, tmp_path, analysis_lease_seconds=1.0, analysis_poll_seconds=0.2)
 
 
-async def test_a_job_left_running_by_a_dead_worker_is_picked_up_again(gql, services) -> None:
+async def abandoned_job(services, gql, job_attempts: int) -> tuple[str, object]:
+    """A job as a worker that died mid-analysis leaves it: RUNNING, lease already over."""
     user = str(uuid.uuid4())
     pid = int(await pattern_id(gql, "square-solid"))
     await services.db.execute("INSERT INTO learners (id) VALUES ($1)", user)
@@ -167,11 +168,16 @@ async def test_a_job_left_running_by_a_dead_worker_is_picked_up_again(gql, servi
         """
         INSERT INTO analyses (learner_id, pattern_id, kind, status, code, code_sha256, worker_id, lease_until,
                               job_attempts, started_at)
-        VALUES ($1, $2, 'FULL', 'RUNNING', 'print(1)', repeat('a', 64), 'dead-host:1:x', now() - interval '1 s', 1, now())
+        VALUES ($1, $2, 'FULL', 'RUNNING', 'print(1)', repeat('a', 64), 'dead-host:1:x', now() - interval '1 s', $3, now())
         RETURNING id
         """,
-        user, pid,
+        user, pid, job_attempts,
     )
+    return user, analysis_id
+
+
+async def test_a_job_left_running_by_a_dead_worker_is_picked_up_again(gql, services) -> None:
+    user, analysis_id = await abandoned_job(services, gql, job_attempts=1)
     done = await wait_done(gql, str(analysis_id), token_for(user))
     assert done["status"] == "DONE"
     row = await services.db.fetchrow("SELECT job_attempts, worker_id FROM analyses WHERE id = $1", analysis_id)
@@ -179,17 +185,6 @@ async def test_a_job_left_running_by_a_dead_worker_is_picked_up_again(gql, servi
 
 
 async def test_a_job_interrupted_too_often_fails_instead_of_looping(gql, services) -> None:
-    user = str(uuid.uuid4())
-    pid = int(await pattern_id(gql, "square-solid"))
-    await services.db.execute("INSERT INTO learners (id) VALUES ($1)", user)
-    analysis_id = await services.db.fetchval(
-        """
-        INSERT INTO analyses (learner_id, pattern_id, kind, status, code, code_sha256, worker_id, lease_until,
-                              job_attempts, started_at)
-        VALUES ($1, $2, 'FULL', 'RUNNING', 'print(1)', repeat('b', 64), 'dead', now() - interval '1 s', 3, now())
-        RETURNING id
-        """,
-        user, pid,
-    )
+    user, analysis_id = await abandoned_job(services, gql, job_attempts=3)
     done = await wait_done(gql, str(analysis_id), token_for(user))
     assert done["status"] == "FAILED"

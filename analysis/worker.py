@@ -80,7 +80,15 @@ class AnalysisWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 continue
-            await self._process(job)
+            try:
+                await self._process(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Storing the outcome failed (database gone?): the job keeps its lease and is
+                # claimed again once it runs out. The worker itself must live on.
+                log.exception("analysis %s could not be stored; it will be retried", job["id"])
+                await asyncio.sleep(self.poll_seconds)
 
     async def _process(self, job: asyncpg.Record) -> None:
         analysis_id = job["id"]

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from analysis import submissions
 from analysis.events import Event
 from analysis.models import ModelUnavailable
+from app.context import Context
 from app.errors import BadUserInput, NotFound, ServiceUnavailable
 from db import analyses
 from db import patterns as pattern_queries
@@ -24,6 +25,7 @@ from .analysis_types import (
     SubmitAttemptPayload,
 )
 from .types import AnalysisKind, AnalysisStatus, Language, Pattern, PatternMatch, Progress, parse_pattern_id
+from .validation import check_time_spent
 
 MAX_SEARCH_TEXT = 500
 MAX_SEARCH_RESULTS = 50
@@ -31,7 +33,7 @@ MAX_SEARCH_RESULTS = 50
 RECHECK_SECONDS = 5.0
 
 
-def check_code(context, code: str) -> str:
+def check_code(context: Context, code: str) -> str:
     limit = context.services.settings.max_code_chars
     if len(code) > limit:
         raise BadUserInput(f"code is limited to {limit} characters.", argument="code")
@@ -53,9 +55,7 @@ async def submit_attempt(info: Info, input: SubmitAttemptInput) -> SubmitAttempt
     user_id = context.user_id()
     row = await pattern_row_or_404(info, input.pattern_id)
     code = check_code(context, input.code)
-    time_spent = input.time_spent_seconds or 0
-    if not 0 <= time_spent <= 24 * 3600:
-        raise BadUserInput("timeSpentSeconds must be between 0 and 86400.", argument="timeSpentSeconds")
+    time_spent = check_time_spent(input.time_spent_seconds)
     services = context.services
     submission = await submissions.submit_attempt(
         services.db,

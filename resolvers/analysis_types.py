@@ -89,7 +89,8 @@ class Analysis:
             explanation=result.get("explanation"),
             suggestions=list(result.get("suggestions", [])),
             hints=list(result.get("hints", [])),
-            model_used=row["model_used"] or "pending",
+            # Until it is done: the model it is queued for (the key identical requests share).
+            model_used=row["model_used"] or row["model_key"],
             ai_confidence=round(float(row["ai_confidence"]), 4),
             created_at=iso(row["created_at"]) or "",
             completed_at=iso(row["completed_at"]),

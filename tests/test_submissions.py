@@ -188,3 +188,29 @@ async def test_a_job_interrupted_too_often_fails_instead_of_looping(gql, service
     user, analysis_id = await abandoned_job(services, gql, job_attempts=3)
     done = await wait_done(gql, str(analysis_id), token_for(user))
     assert done["status"] == "FAILED"
+
+
+async def test_worker_survives_a_failed_store_and_the_job_is_retried(gql, services) -> None:
+    # A real fault in the database: the first attempt to store a finished analysis fails.
+    await services.db.execute(
+        """
+        CREATE SEQUENCE store_calls;  -- sequences ignore rollbacks: it counts every try
+        CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.status = 'DONE' AND nextval('store_calls') = 1 THEN
+                RAISE EXCEPTION 'injected failure';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER fail_once BEFORE UPDATE ON analyses FOR EACH ROW EXECUTE FUNCTION fail_once();
+        """
+    )
+    token = token_for()
+    pid = await pattern_id(gql, "square-solid")
+    created = (await gql.data(REQUEST, {"input": {"patternId": pid, "code": "print('****')", "kind": "COMPLEXITY"}},
+                              token=token))["requestAnalysis"]
+    done = await wait_done(gql, created["id"], token)
+    assert done["status"] == "DONE"
+    assert await services.db.fetchval("SELECT last_value FROM store_calls") == 2  # failed once, then stored
+    assert await services.db.fetchval("SELECT job_attempts FROM analyses WHERE id = $1::uuid", created["id"]) == 2
+    assert services.worker.readiness()["workers"] == services.settings.analysis_workers

@@ -1,0 +1,18 @@
+"""Argument checks shared by resolvers."""
+
+from __future__ import annotations
+
+from app.errors import BadUserInput
+
+# One call reports at most a day of work; larger numbers are client bugs.
+MAX_TIME_PER_CALL = 24 * 3600
+
+
+def check_time_spent(seconds: int | None) -> int:
+    if seconds is None:
+        return 0
+    if not 0 <= seconds <= MAX_TIME_PER_CALL:
+        raise BadUserInput(
+            f"timeSpentSeconds must be between 0 and {MAX_TIME_PER_CALL}.", argument="timeSpentSeconds"
+        )
+    return seconds

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint schema clean
+.PHONY: setup run test lint typecheck schema clean
 
 setup: $(STAMP)
 
@@ -21,12 +21,16 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/codepattern serve
 
-test: setup
-	$(BIN)/ruff check .
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
+# Style, and the import rule between packages (contracts in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+typecheck: setup
+	$(BIN)/pyright
 
 schema: setup
 	$(BIN)/codepattern export-schema > schema.graphql

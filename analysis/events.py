@@ -9,24 +9,24 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-FINAL = ("DONE", "FAILED")
+from core.domain import AnalysisStatus
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     analysis_id: UUID
-    status: str
+    status: AnalysisStatus
     stage: str
     text_delta: str | None = None
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL
+        return self.status.is_final
 
 
 @dataclass(slots=True)
@@ -41,7 +41,7 @@ class Subscription:
 class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, analysis_id: UUID) -> AsyncIterator[Subscription]: ...
+    def subscribe(self, analysis_id: UUID) -> AbstractAsyncContextManager[Subscription]: ...
 
 
 class InProcessEventBus:

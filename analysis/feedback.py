@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KINDS: tuple[str, ...] = ("FULL", "COMPLEXITY", "EXPLANATION", "FEEDBACK")
+from core.domain import AnalysisKind, Verdict
+from core.text import keep_ends
 
 _MAX_PREVIEW_LINES = 12
 _MAX_ROW_CHARS = 80
@@ -30,7 +31,7 @@ class Facts:
     pattern_description: str
     expected_preview: list[str]
     code: str
-    verdict: str | None  # PASSED, WRONG_OUTPUT, RUNTIME_ERROR, SYNTAX_ERROR, TIMEOUT, REJECTED; None: not run
+    verdict: Verdict | None  # None: not run (a COMPLEXITY analysis)
     error: str | None  # learner-facing error message
     mismatches: list[Mismatch]  # first few wrong rows
     score: float | None  # share of right rows, 0..1
@@ -63,47 +64,39 @@ _SYSTEM = (
     "- Use simple words, be kind and brief. Explain ideas; do not rewrite the whole program."
 )
 
-_TASKS: dict[str, str] = {
-    "FULL": (
+_TASKS: dict[AnalysisKind, str] = {
+    AnalysisKind.FULL: (
         "In 3 to 5 short sentences, explain how this program builds the pattern and what its result "
         "means. Then give 2 or 3 short hints as a list."
     ),
-    "EXPLANATION": (
+    AnalysisKind.EXPLANATION: (
         "In 3 to 5 short sentences, explain step by step how this program builds the pattern: what "
         "each loop does and what each row prints."
     ),
-    "COMPLEXITY": (
+    AnalysisKind.COMPLEXITY: (
         "In 2 to 4 short sentences, explain the metrics above to a beginner: what the loops and the "
         "nesting mean for this program, why its time is {big_o}, and whether it could be simpler."
     ),
-    "FEEDBACK": (
+    AnalysisKind.FEEDBACK: (
         "In 2 to 4 short sentences, tell the learner what went well and what to fix, based on the "
         "result above. Then give 2 or 3 short hints as a list."
     ),
 }
 
-_VERDICT_TEXT: dict[str, str] = {
-    "PASSED": "PASSED - the program prints the right pattern for every size tested.",
-    "WRONG_OUTPUT": "WRONG_OUTPUT - the program runs, but some rows differ from the expected pattern.",
-    "RUNTIME_ERROR": "RUNTIME_ERROR - the program crashed while running.",
-    "SYNTAX_ERROR": "SYNTAX_ERROR - Python could not read the program.",
-    "TIMEOUT": "TIMEOUT - the program ran past the time limit.",
-    "REJECTED": "REJECTED - the program uses something that is not allowed, so it was not run.",
+_VERDICT_TEXT: dict[Verdict, str] = {
+    Verdict.PASSED: "PASSED - the program prints the right pattern for every size tested.",
+    Verdict.WRONG_OUTPUT: "WRONG_OUTPUT - the program runs, but some rows differ from the expected pattern.",
+    Verdict.RUNTIME_ERROR: "RUNTIME_ERROR - the program crashed while running.",
+    Verdict.SYNTAX_ERROR: "SYNTAX_ERROR - Python could not read the program.",
+    Verdict.TIMEOUT: "TIMEOUT - the program ran past the time limit.",
+    Verdict.REJECTED: "REJECTED - the program uses something that is not allowed, so it was not run.",
 }
 
 
 def truncate_code(code: str, max_chars: int) -> str:
     """The code itself when short enough; else its beginning and end around a marker line, in at
     most ``max_chars`` characters. The end matters: that is usually where the printing happens."""
-    if len(code) <= max_chars:
-        return code
-    marker = f"\n# ... ({len(code)} characters, shortened) ...\n"
-    room = max_chars - len(marker)
-    if room <= 0:
-        return code[:max_chars]
-    head = (room * 2) // 3
-    tail = room - head
-    return code[:head] + marker + (code[-tail:] if tail else "")
+    return keep_ends(code, max_chars, f"\n# ... ({len(code)} characters, shortened) ...\n")
 
 
 def _quote(row: str | None) -> str:
@@ -127,15 +120,22 @@ def _metrics_line(facts: Facts) -> str:
     )
 
 
+def _kind(kind: AnalysisKind | str) -> AnalysisKind:
+    try:
+        return AnalysisKind(kind.upper())
+    except ValueError:
+        raise ValueError(
+            f"unknown analysis kind {kind!r}; expected one of {', '.join(AnalysisKind)}"
+        ) from None
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def build_messages(facts: Facts, kind: str, max_code_chars: int = 4000) -> list[dict[str, str]]:
+def build_messages(facts: Facts, kind: AnalysisKind | str, max_code_chars: int = 4000) -> list[dict[str, str]]:
     """Chat messages (system + user) asking for a short, kind explanation of these facts."""
-    kind = kind.upper()
-    if kind not in _TASKS:
-        raise ValueError(f"unknown analysis kind {kind!r}; expected one of {', '.join(KINDS)}")
+    kind = _kind(kind)
     # A fence inside the code would end our code block early.
     code = truncate_code(facts.code, max_code_chars).replace("```", "'''")
     preview = [_quote(line) for line in facts.expected_preview[:_MAX_PREVIEW_LINES]]
@@ -149,7 +149,7 @@ def build_messages(facts: Facts, kind: str, max_code_chars: int = 4000) -> list[
     if facts.verdict is None:
         lines.append("- Result: not run; this analysis looks at the code only.")
     else:
-        lines.append(f"- Result: {_VERDICT_TEXT.get(facts.verdict, facts.verdict)}")
+        lines.append(f"- Result: {_VERDICT_TEXT[Verdict(facts.verdict)]}")
     if facts.score is not None and facts.verdict is not None:
         lines.append(f"- Rows right over all sizes tested: {_percent(facts.score)}")
     if facts.error:
@@ -321,7 +321,7 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
 def _verdict_hints(facts: Facts) -> list[str]:
     verdict = facts.verdict
     hints: list[str] = []
-    if verdict == "WRONG_OUTPUT":
+    if verdict == Verdict.WRONG_OUTPUT:
         hints += _mismatch_hints(facts.mismatches)
         if not facts.reads_input:
             hints.append(
@@ -333,7 +333,7 @@ def _verdict_hints(facts: Facts) -> list[str]:
                 "Work out on paper how many spaces and characters row i has, as a formula in i and n, "
                 "and compare with what your loops print."
             )
-    elif verdict == "RUNTIME_ERROR":
+    elif verdict == Verdict.RUNTIME_ERROR:
         name = _exception_name(facts.error)
         line = _line_number(facts.error)
         if name and name in _EXCEPTION_HINTS:
@@ -346,7 +346,7 @@ def _verdict_hints(facts: Facts) -> list[str]:
         else:
             hints.append("Read the error message from the bottom: it names the problem and the line where "
                          "it happened.")
-    elif verdict == "SYNTAX_ERROR":
+    elif verdict == Verdict.SYNTAX_ERROR:
         line = _line_number(facts.error)
         name = _exception_name(facts.error)
         where = f"line {line}" if line is not None else "the line the error names"
@@ -357,11 +357,11 @@ def _verdict_hints(facts: Facts) -> list[str]:
             hints.append(f"Check {where} and the line just before it: a missing ':' after for/if, an "
                          "unclosed bracket or quote are the usual causes.")
         hints.append("Python stops at the first syntax error, so fix that one and run again.")
-    elif verdict == "TIMEOUT":
+    elif verdict == Verdict.TIMEOUT:
         hints.append("Look for a while loop whose condition never becomes false, e.g. a counter that is "
                      "never increased.")
         hints.append("The program gets one number as input; reading input() more than once makes it wait.")
-    elif verdict == "REJECTED":
+    elif verdict == Verdict.REJECTED:
         error = (facts.error or "").lower()
         if "output limit" in error:
             hints.append("Your program printed far more than the pattern has: check that every loop stops, "
@@ -422,7 +422,7 @@ def _big_o_power(big_o: str) -> int | None:
 def suggestions_and_hints(facts: Facts) -> tuple[list[str], list[str]]:
     """Grounded suggestions (how to improve the code) and hints (how to fix the result)."""
     suggestions = _complexity_suggestions(facts)
-    if facts.verdict == "PASSED":
+    if facts.verdict == Verdict.PASSED:
         if not suggestions:
             suggestions.append(
                 "Clean solution. For practice, try the hollow or upside-down version of this pattern, or "
@@ -435,7 +435,7 @@ def suggestions_and_hints(facts: Facts) -> tuple[list[str], list[str]]:
         )
     hints = _verdict_hints(facts)
     if not hints:
-        if facts.verdict == "PASSED":
+        if facts.verdict == Verdict.PASSED:
             hints.append("Try your program with n = 1 and with a large n: both ends of the range should "
                          "look right.")
         else:
@@ -457,16 +457,16 @@ def _verdict_sentences(facts: Facts) -> list[str]:
     name = facts.pattern_name
     if verdict is None:
         return []
-    if verdict == "PASSED":
+    if verdict == Verdict.PASSED:
         return [f"Well done: your program prints the {name} correctly for every size tested."]
-    if verdict == "WRONG_OUTPUT":
+    if verdict == Verdict.WRONG_OUTPUT:
         sentences = [f"Your program runs, but its output does not match the {name} yet."]
         if facts.mismatches:
             sentences.append(_describe_mismatch(facts.mismatches[0]))
         if facts.score is not None:
             sentences.append(f"{_percent(facts.score)} of the rows were right over all sizes tested.")
         return sentences
-    if verdict == "RUNTIME_ERROR":
+    if verdict == Verdict.RUNTIME_ERROR:
         exc = _exception_name(facts.error)
         first = f"Your program stopped with a {exc}" if exc else "Your program crashed while running"
         line = _line_number(facts.error)
@@ -475,17 +475,17 @@ def _verdict_sentences(facts: Facts) -> list[str]:
         if facts.error:
             sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
         return sentences
-    if verdict == "SYNTAX_ERROR":
+    if verdict == Verdict.SYNTAX_ERROR:
         line = _line_number(facts.error)
         where = f" at line {line}" if line is not None else ""
         sentences = [f"Python could not read your program: there is a syntax error{where}, so nothing ran."]
         if facts.error:
             sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
         return sentences
-    if verdict == "TIMEOUT":
+    if verdict == Verdict.TIMEOUT:
         return ["Your program ran past the time limit, so it was stopped before it finished printing.",
                 "This usually means a loop that never ends or a program waiting for more input."]
-    if verdict == "REJECTED":
+    if verdict == Verdict.REJECTED:
         sentences = ["Your program was not run because it uses something that is not allowed here."]
         if facts.error:
             sentences.append(_as_sentence(f"The reason: {_error_text(facts.error)}"))
@@ -494,7 +494,7 @@ def _verdict_sentences(facts: Facts) -> list[str]:
 
 
 def _structure_sentences(facts: Facts) -> list[str]:
-    if facts.verdict == "SYNTAX_ERROR":
+    if facts.verdict == Verdict.SYNTAX_ERROR:
         return []
     if facts.loops == 0:
         structure = ("Your program has no loops, so every row is written out by hand and it cannot grow "
@@ -517,16 +517,14 @@ def _complexity_sentences(facts: Facts) -> list[str]:
     ]
 
 
-def rule_based_feedback(facts: Facts, kind: str) -> Feedback:
+def rule_based_feedback(facts: Facts, kind: AnalysisKind | str) -> Feedback:
     """A deterministic explanation from the facts alone (used when no model answers)."""
-    kind = kind.upper()
-    if kind not in _TASKS:
-        raise ValueError(f"unknown analysis kind {kind!r}; expected one of {', '.join(KINDS)}")
-    if kind == "COMPLEXITY":
+    kind = _kind(kind)
+    if kind is AnalysisKind.COMPLEXITY:
         sentences = _structure_sentences(facts) + _complexity_sentences(facts)
-    elif kind == "EXPLANATION":
+    elif kind is AnalysisKind.EXPLANATION:
         sentences = _structure_sentences(facts) + _verdict_sentences(facts)
-    elif kind == "FEEDBACK":
+    elif kind is AnalysisKind.FEEDBACK:
         sentences = _verdict_sentences(facts)
     else:  # FULL
         sentences = _verdict_sentences(facts) + _structure_sentences(facts) + _complexity_sentences(facts)

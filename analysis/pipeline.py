@@ -17,18 +17,19 @@ from typing import Any
 
 import asyncpg
 
+from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Verdict
 from db import attempts, patterns
+from db.analyses import Analysis
 from db.database import Database
+from inference import ModelService, ModelUnavailable
+from judge.judge import Judge, Judgment, reads_input
+from judge.metrics import CodeMetrics, analyze_code
 
 from .events import Event
 from .feedback import Facts, build_messages, rule_based_feedback, suggestions_and_hints
-from .judge import Judge, Judgment, reads_input
-from .metrics import CodeMetrics, analyze_code
-from .models import ModelService, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
-RULE_BASED = "rule-based"
 Publish = Callable[[Event], Awaitable[None]]
 
 
@@ -76,6 +77,7 @@ def judgment_summary(judgment: Judgment) -> dict[str, Any]:
 
 class AnalysisPipeline:
     def __init__(self, db: Database, judge: Judge, models: ModelService | None, max_new_tokens: int) -> None:
+        # models None, or a service with models disabled: rule-based explanations only.
         self.db = db
         self.judge = judge
         self.models = models
@@ -84,28 +86,30 @@ class AnalysisPipeline:
 
     @property
     def generation_on(self) -> bool:
-        return self.models is not None and self.models.settings.models_enabled
+        return self.models is not None and self.models.config.models_enabled
 
-    def model_key(self, kind: str) -> str:
+    def model_key(self, kind: AnalysisKind) -> str:
         """What an analysis of this kind is produced with, for reuse of identical requests."""
-        if kind == "COMPLEXITY" or not self.generation_on:
+        if kind is AnalysisKind.COMPLEXITY or self.models is None or not self.generation_on:
             return RULE_BASED
         return self.models.generation_model_id
 
-    async def run(self, job: asyncpg.Record, publish: Publish) -> Outcome:
-        analysis_id, kind, code = job["id"], job["kind"], job["code"]
+    async def run(self, job: Analysis, publish: Publish) -> Outcome:
+        analysis_id, kind, code = job.id, job.kind, job.code
         timings: dict[str, float] = {}
 
         async def stage(name: str, delta: str | None = None) -> None:
-            await publish(Event(analysis_id, "RUNNING", name, delta))
+            await publish(Event(analysis_id, AnalysisStatus.RUNNING, name, delta))
 
-        [pattern_row] = await patterns.by_ids(self.db, [job["pattern_id"]])
+        [pattern_row] = await patterns.by_ids(self.db, [job.pattern_id])
+        if pattern_row is None:  # patterns are never deleted (analyses reference them)
+            raise LookupError(f"analysis {analysis_id} names a missing pattern {job.pattern_id}")
         pattern = patterns.to_pattern_def(pattern_row)
 
         judgment: dict[str, Any] | None = None
-        if kind != "COMPLEXITY":
+        if kind is not AnalysisKind.COMPLEXITY:
             started = time.perf_counter()
-            attempt = await attempts.by_id(self.db, job["attempt_id"]) if job["attempt_id"] else None
+            attempt = await attempts.by_id(self.db, job.attempt_id) if job.attempt_id else None
             if attempt is not None:
                 judgment = judgment_from_attempt(attempt)
             else:
@@ -124,7 +128,7 @@ class AnalysisPipeline:
             pattern_description=pattern.description,
             expected_preview=list(pattern_row["preview"]),
             code=code,
-            verdict=judgment["verdict"] if judgment else None,
+            verdict=Verdict(judgment["verdict"]) if judgment else None,
             error=judgment["error"] if judgment else metrics.syntax_error,
             mismatches=[(m["size"], m["row"], m["expected"], m["actual"]) for m in mismatches],
             score=judgment["score"] if judgment else None,
@@ -139,7 +143,7 @@ class AnalysisPipeline:
 
         explanation: str | None = None
         model_used, confidence = RULE_BASED, 0.0
-        if kind != "COMPLEXITY":
+        if kind is not AnalysisKind.COMPLEXITY:
             started = time.perf_counter()
             explanation, model_used, confidence = await self._explain(facts, kind, stage)
             timings["explanation_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -156,7 +160,7 @@ class AnalysisPipeline:
         return Outcome(result=result, model_used=model_used, ai_confidence=confidence, timings=timings)
 
     async def _explain(
-        self, facts: Facts, kind: str, stage: Callable[[str, str | None], Awaitable[None]]
+        self, facts: Facts, kind: AnalysisKind, stage: Callable[[str, str | None], Awaitable[None]]
     ) -> tuple[str, str, float]:
         """The grounded, rule-based summary first (a small model can contradict the facts; the
         learner reads them before its prose), then the model's explanation as it streams in.

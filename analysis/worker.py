@@ -14,28 +14,38 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 
-from app.settings import Settings
+from core.domain import RULE_BASED, AnalysisStatus
 from db import analyses
+from db.analyses import Analysis
 from db.database import Database
 
 from .events import Event, EventBus
-from .pipeline import AnalysisPipeline
+from .pipeline import AnalysisPipeline, Outcome
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    concurrency: int = 1  # analyses run at once by this process (0: none)
+    lease_seconds: float = 60.0  # a dead worker's job is picked up again after this
+    poll_seconds: float = 2.0  # fallback when LISTEN/NOTIFY is unavailable (poolers)
+    max_attempts: int = 3  # a job interrupted this often is failed, not retried
+
+
 class AnalysisWorker:
-    def __init__(self, db: Database, pipeline: AnalysisPipeline, bus: EventBus, settings: Settings) -> None:
+    def __init__(self, db: Database, pipeline: AnalysisPipeline, bus: EventBus, config: WorkerConfig) -> None:
         self.db = db
         self.pipeline = pipeline
         self.bus = bus
-        self.concurrency = settings.analysis_workers
-        self.lease_seconds = settings.analysis_lease_seconds
-        self.poll_seconds = settings.analysis_poll_seconds
-        self.max_attempts = settings.analysis_max_attempts
+        self.concurrency = config.concurrency
+        self.lease_seconds = config.lease_seconds
+        self.poll_seconds = config.poll_seconds
+        self.max_attempts = config.max_attempts
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -51,8 +61,7 @@ class AnalysisWorker:
 
     async def _listen(self) -> None:
         try:
-            self._listener = await asyncpg.connect(self.db.url)
-            await self._listener.add_listener(analyses.NEW_JOB_CHANNEL, lambda *_: self.wake())
+            self._listener = await analyses.listen_for_new_jobs(self.db, self.wake)
         except (OSError, asyncpg.PostgresError) as exc:
             # Transaction poolers cannot LISTEN; polling still finds every job.
             log.warning("LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_seconds)
@@ -87,13 +96,14 @@ class AnalysisWorker:
             except Exception:
                 # Storing the outcome failed (database gone?): the job keeps its lease and is
                 # claimed again once it runs out. The worker itself must live on.
-                log.exception("analysis %s could not be stored; it will be retried", job["id"])
+                log.exception("analysis %s could not be stored; it will be retried", job.id)
                 await asyncio.sleep(self.poll_seconds)
 
-    async def _process(self, job: asyncpg.Record) -> None:
-        analysis_id = job["id"]
+    async def _process(self, job: Analysis) -> None:
+        analysis_id = job.id
         heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
-        status, outcome, error = "DONE", None, None
+        status, error = AnalysisStatus.DONE, None
+        outcome: Outcome | None = None
         try:
             outcome = await self.pipeline.run(job, self.bus.publish)
         except asyncio.CancelledError:
@@ -102,7 +112,7 @@ class AnalysisWorker:
             raise
         except Exception:
             log.exception("analysis %s failed", analysis_id)
-            status, error = "FAILED", "The analysis failed unexpectedly."
+            status, error = AnalysisStatus.FAILED, "The analysis failed unexpectedly."
         finally:
             heartbeat.cancel()
         stored = await analyses.finish(
@@ -111,7 +121,7 @@ class AnalysisWorker:
             self.worker_id,
             status=status,
             result=outcome.result if outcome else None,
-            model_used=outcome.model_used if outcome else "rule-based",
+            model_used=outcome.model_used if outcome else RULE_BASED,
             ai_confidence=outcome.ai_confidence if outcome else 0.0,
             error=error,
             timings=outcome.timings if outcome else {},
@@ -120,7 +130,7 @@ class AnalysisWorker:
             log.warning("analysis %s: lease lost to another worker; result dropped", analysis_id)
             return
         self.completed += 1
-        await self.bus.publish(Event(analysis_id, status, "done" if status == "DONE" else "failed"))
+        await self.bus.publish(Event(analysis_id, status, status.lower()))
 
     async def _heartbeat(self, analysis_id: uuid.UUID) -> None:
         while True:
@@ -131,13 +141,7 @@ class AnalysisWorker:
     async def _release(self, analysis_id: uuid.UUID) -> None:
         """On shutdown, hand an unfinished job back at once instead of waiting out its lease."""
         with contextlib.suppress(Exception):
-            await self.db.execute(
-                """
-                UPDATE analyses SET status = 'QUEUED', worker_id = NULL, lease_until = NULL
-                WHERE id = $1 AND worker_id = $2 AND status = 'RUNNING'
-                """,
-                analysis_id, self.worker_id,
-            )
+            await analyses.release(self.db, analysis_id, self.worker_id)
 
     async def aclose(self) -> None:
         for task in self._tasks:

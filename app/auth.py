@@ -7,55 +7,28 @@ import os
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
+from pydantic import SecretStr
 
-from .errors import Unauthenticated
-from .settings import Settings
+from core.domain import ANONYMOUS, Caller
+from core.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ["HS256"]
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is asking: `user_id` is the token's `sub`, None when anonymous."""
-
-    user_id: str | None = None
-    claims: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_authenticated(self) -> bool:
-        return self.user_id is not None
-
-    @property
-    def display_name(self) -> str | None:
-        metadata = self.claims.get("user_metadata") or {}
-        for key in ("display_name", "full_name", "name", "user_name", "preferred_username"):
-            value = metadata.get(key) if isinstance(metadata, dict) else None
-            if isinstance(value, str) and value.strip():
-                return value.strip()[:100]
-        return None
-
-    def require_user(self) -> str:
-        if self.user_id is None:
-            raise Unauthenticated()
-        return self.user_id
 
 
-ANONYMOUS = Caller()
-
-
-def load_or_create_dev_secret(settings: Settings) -> str:
-    """The configured Supabase secret, or a local one kept under data_dir for development."""
-    if settings.supabase_jwt_secret:
-        return settings.supabase_jwt_secret
-    path = settings.jwt_secret_file
+def load_or_create_dev_secret(configured: SecretStr | None, path: Path) -> SecretStr:
+    """The configured Supabase secret, or a local one kept in `path` for development."""
+    if configured is not None and configured.get_secret_value():
+        return configured
     if path.exists():
-        return path.read_text().strip()
+        return SecretStr(path.read_text().strip())
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     # Created with 0600 from the start: the secret must never be world-readable.
@@ -63,11 +36,11 @@ def load_or_create_dev_secret(settings: Settings) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secret)
     log.warning("no SUPABASE_JWT_SECRET set: generated a development secret in %s", path)
-    return secret
+    return SecretStr(secret)
 
 
 class TokenVerifier:
-    def __init__(self, secret: str, audience: str) -> None:
+    def __init__(self, secret: SecretStr, audience: str) -> None:
         self._secret = secret
         self._audience = audience
 
@@ -84,7 +57,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._secret.get_secret_value(),
                 algorithms=ALGORITHMS,
                 audience=self._audience,
                 options={"require": ["exp", "sub"]},
@@ -101,7 +74,7 @@ class TokenVerifier:
 
 
 def mint_token(
-    secret: str,
+    secret: SecretStr | str,
     *,
     user_id: str | None = None,
     audience: str = "authenticated",
@@ -120,4 +93,5 @@ def mint_token(
     }
     if display_name:
         claims["user_metadata"] = {"display_name": display_name}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return jwt.encode(claims, key, algorithm="HS256")

@@ -7,8 +7,9 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
+from core.settings import Settings, load_settings
+
 from .logging import configure_logging
-from .settings import Settings, get_settings
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -16,8 +17,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from .server import create_app
 
-    settings.host = args.host or settings.host
-    settings.port = args.port or settings.port
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -28,45 +27,47 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-async def _with_database(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
+def _with_database(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
     from db.database import Database
 
-    db = Database(settings)
-    await db.connect()
-    try:
-        await work(db)
-    finally:
-        await db.close()
+    from .services import database_config
+
+    async def run() -> None:
+        db = Database(database_config(settings))
+        await db.connect()
+        try:
+            await work(db)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
 
 
 def migrate(args: argparse.Namespace, settings: Settings) -> None:
-    from db.migrate import migrate as apply
+    from db.seed import migrate_and_seed
 
     async def work(db) -> None:
-        async with db.pool.acquire() as conn:
-            applied = await apply(conn)
+        applied = await migrate_and_seed(db, "never")
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(m.name for m in applied) if applied else ""))
 
-    asyncio.run(_with_database(settings, work))
+    _with_database(settings, work)
 
 
 def seed(args: argparse.Namespace, settings: Settings) -> None:
-    from db.migrate import migrate as apply
-    from db.seed import seed_catalog
+    from db.seed import migrate_and_seed, seed_catalog
 
     async def work(db) -> None:
-        async with db.pool.acquire() as conn:
-            await apply(conn)
+        await migrate_and_seed(db, "never")
         count = await seed_catalog(db)
         print(f"catalog: {count} patterns")
 
-    asyncio.run(_with_database(settings, work))
+    _with_database(settings, work)
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
     from .auth import load_or_create_dev_secret, mint_token
 
-    secret = load_or_create_dev_secret(settings)
+    secret = load_or_create_dev_secret(settings.supabase_jwt_secret, settings.jwt_secret_file)
     print(
         mint_token(
             secret,
@@ -112,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    # Command-line flags override the environment; the settings object is never mutated.
+    overrides = {name: value for name in ("host", "port") if (value := getattr(args, name, None))}
+    settings = load_settings(**overrides)
     configure_logging(settings.log_level)
     args.run(args, settings)
 

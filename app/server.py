@@ -16,17 +16,17 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from core.settings import Settings, load_settings
 from db.migrate import pending_migrations
+from resolvers.context import Context
 from resolvers.schema import schema
 
-from .context import Context
 from .services import Services
-from .settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(
             schema,
@@ -37,7 +37,8 @@ class GraphQLApp(GraphQL):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         authorization = request.headers.get("authorization") if isinstance(request, Request) else None
-        context = Context.build(self.services, authorization, request=request)
+        context = Context.build(self.services, self.services.verifier.caller_from_header, authorization,
+                                request=request)
         context.response = response
         return context
 
@@ -47,14 +48,14 @@ class GraphQLApp(GraphQL):
         if isinstance(token, str) and token and not token.lower().startswith("bearer "):
             token = f"Bearer {token}"
         context.authenticate(token if isinstance(token, str) else None)
-        if context._auth_error is not None:
+        if context.auth_error is not None:
             # A token was sent and it is bad: refuse the connection (4403) so the client refreshes it.
-            raise ConnectionRejectionError({"code": context._auth_error.code.value,
-                                            "message": context._auth_error.message})
+            raise ConnectionRejectionError({"code": context.auth_error.code.value,
+                                            "message": context.auth_error.message})
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    settings = settings or get_settings()
+    settings = settings or load_settings()
     services = services or Services.create(settings)
 
     @asynccontextmanager
@@ -74,7 +75,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         report: dict[str, Any] = {"database": "unreachable", "migrations": "unknown"}
         ready = False
         try:
-            assert services.db.pool is not None
             async with services.db.pool.acquire(timeout=2) as conn:
                 pending = await pending_migrations(conn)
             report["database"] = "ok"

@@ -4,7 +4,8 @@
 
 Measures (1) the latency of one trivial run through a fresh interpreter per run ("spawn") and
 through the warm fork server ("zygote"), and (2) judge latency and judgments/s at concurrency 1
-and 4 on a mix of corpus submissions (those that end quickly: no TIMEOUT or memory-bomb cases).
+and 4 on a mix built from the catalog: each pattern's reference (PASSED), the same program with
+one character changed (WRONG_OUTPUT), and one that fails half way (RUNTIME_ERROR).
 Prints a table and ratios; asserts nothing.
 """
 
@@ -21,13 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.judge import Judge
-from analysis.sandbox import Sandbox, SandboxLimits
-from catalog import get_pattern
-from tests.judge_corpus import CASES, Case
-
-SLOW_VERDICTS = {"TIMEOUT"}
-SLOW_CASES = {"memory-bomb-list"}
+from catalog import PATTERNS, PatternDef
+from judge.judge import Judge
+from sandbox import Sandbox, SandboxLimits
 
 
 @dataclass(frozen=True)
@@ -67,8 +64,14 @@ async def bench_runs(mode: str, runs: int) -> Row:
         return await timed_calls(f"run, {mode}", runs, 1, lambda _: sandbox.run("print('*' * 4)", "4\n"))
 
 
-def judge_mix() -> list[Case]:
-    return [c for c in CASES if c.verdict not in SLOW_VERDICTS and c.name not in SLOW_CASES]
+def judge_mix() -> list[tuple[PatternDef, str]]:
+    """(pattern, program) pairs that end quickly, in three verdicts, over the whole catalog."""
+    mix: list[tuple[PatternDef, str]] = []
+    for pattern in PATTERNS:
+        mix.append((pattern, pattern.reference))
+        mix.append((pattern, pattern.reference.replace("*", "#", 1)))
+        mix.append((pattern, pattern.reference.replace("print(", "print(1 // 0, ", 1)))
+    return mix
 
 
 async def bench_judge(mode: str, judgments: int, concurrency: int, workers: int) -> Row:
@@ -77,8 +80,8 @@ async def bench_judge(mode: str, judgments: int, concurrency: int, workers: int)
         judge = Judge(sandbox)
 
         async def one(i: int) -> None:
-            case = mix[i % len(mix)]
-            await judge.judge(get_pattern(case.slug), case.code)
+            pattern, code = mix[i % len(mix)]
+            await judge.judge(pattern, code)
 
         await one(0)
         return await timed_calls(f"judge, {mode}, concurrency {concurrency}", judgments, concurrency, one)
@@ -107,7 +110,7 @@ async def main() -> None:
         await bench_judge("zygote", args.judgments, 4, args.workers),
         await bench_judge("spawn", max(12, args.judgments // 4), 1, args.workers),
     ]
-    print(f"\n{len(judge_mix())} corpus submissions in the judge mix, sandbox workers={args.workers}\n")
+    print(f"\n{len(judge_mix())} submissions in the judge mix, sandbox workers={args.workers}\n")
     print_table([spawn, zygote, *judge_rows])
     print()
     print(f"zygote is {spawn.p50_ms / zygote.p50_ms:.1f}x faster than spawn per run (p50)")

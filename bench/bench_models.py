@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_models.py [--texts 64] [--tokens 48] [--threads 1,2] [--json out.json]
 
-Measures, through :class:`analysis.models.ModelService`:
+Measures, through :class:`inference.ModelService`:
 
 * embeddings: texts/s for N concurrent one-text ``embed`` calls (coalesced into shared forward
   passes) against the same texts embedded one call after another;
@@ -36,11 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 from transformers.utils import logging as hf_logging
 
-from analysis import models_loading as loading
 from analysis.feedback import Facts, build_messages
-from analysis.models import ModelService, ModelSettings
+from app.services import inference_config
+from core.settings import Settings
+from inference import InferenceConfig, ModelService, loading
 
 log = logging.getLogger("bench")
+
+
+def model_config(**overrides: object) -> InferenceConfig:
+    """The packaged models' config as the server builds it, with these settings changed."""
+    return inference_config(Settings(_env_file=None, models_enabled=True, **overrides))  # type: ignore[arg-type]
 
 FACTS = Facts(
     pattern_name="Pyramid",
@@ -195,7 +201,7 @@ def raw_generate(bundle: loading.GenerationBundle, messages: list[dict[str, str]
 async def bench_generation(report: Report, tokens: int, threads: int, rounds: int) -> None:
     """A fresh service per thread count: its pool threads take the count when they start."""
     messages = build_messages(FACTS, "FEEDBACK")
-    service = ModelService(ModelSettings(torch_threads=threads, model_workers=2, model_device="cpu"))
+    service = ModelService(model_config(torch_threads=threads, model_workers=2, model_device="cpu"))
     try:
         await service.embed(["warm up"])
         await stream_once(service, messages, 1)  # load
@@ -228,8 +234,8 @@ async def bench_generation(report: Report, tokens: int, threads: int, rounds: in
 
 async def main(args: argparse.Namespace) -> Report:
     thread_counts = [int(t) for t in args.threads.split(",")]
-    settings = ModelSettings(torch_threads=thread_counts[0], model_workers=2, model_device="cpu",
-                             embed_max_batch=args.max_batch)
+    settings = model_config(torch_threads=thread_counts[0], model_workers=2, model_device="cpu",
+                            embed_max_batch=args.max_batch)
     report = Report()
     report.facts.update({
         "torch": torch.__version__,

@@ -37,7 +37,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.load_attempts import check_consistency, load
-from bench.scratch_db import bench_settings, default_name, scratch_database
+from bench.scratch_db import bench_database, default_name, scratch_database
 from db import learners, patterns, progress
 from db.database import Database
 from db.patterns import PatternFilter
@@ -153,7 +153,6 @@ def plan_ms(plan: str, label: str) -> float:
 
 async def measure(db: Database, name: str, query: str, args: Sequence[Any], runs: int) -> Measured:
     """EXPLAIN ANALYZE ``runs`` times after one warm-up, then time the plain statement as often."""
-    assert db.pool is not None
     explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + query
     plans: list[str] = []
     async with db.pool.acquire() as conn:
@@ -275,7 +274,7 @@ async def run(args: argparse.Namespace, out: list[str]) -> None:
             await conn.close()
 
         with tempfile.TemporaryDirectory(prefix="cpm-bench-") as tmp:
-            db = Database(bench_settings(url, Path(tmp)))
+            db = bench_database(url, Path(tmp))
             await db.connect()
             try:
                 statements = await app_statements(db)

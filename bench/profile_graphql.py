@@ -26,12 +26,12 @@ from strawberry.extensions import AddValidationRules, ParserCache, ValidationCac
 from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from app.context import Context
-from app.errors import ErrorCodes
 from app.services import Services
 from bench.scratch_db import bench_settings, default_name, scratch_database
 from db import patterns
 from db.patterns import PatternFilter
+from resolvers.context import Context
+from resolvers.errors import ErrorCodes
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.schema import MAX_QUERY_DEPTH, Schema
@@ -68,12 +68,13 @@ def stable_depth_schema() -> Schema:
 
 async def per_request_ms(schema: Schema, services: Services, query: str, requests: int) -> float:
     for _ in range(min(30, requests)):  # warm caches and the pool
-        result = await schema.execute(query, context_value=Context.build(services, None))
+        context = Context.build(services, services.verifier.caller_from_header, None)
+        result = await schema.execute(query, context_value=context)
         if result.errors:
             raise SystemExit(f"{query}: {result.errors}")
     started = time.perf_counter()
     for _ in range(requests):
-        await schema.execute(query, context_value=Context.build(services, None))
+        await schema.execute(query, context_value=Context.build(services, services.verifier.caller_from_header, None))
     return (time.perf_counter() - started) / requests * 1000
 
 

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.settings import Settings
+from app.services import database_config
+from core.settings import Settings
 from db.database import Database
 from db.embedded import EmbeddedPostgres
-from db.migrate import migrate
-from db.seed import seed_catalog
+from db.seed import migrate_and_seed
 
 
 def with_database(url: str, name: str) -> str:
@@ -44,6 +44,11 @@ def bench_settings(database_url: str, data_dir: Path, **overrides: object) -> Se
     return Settings(_env_file=None, **values)
 
 
+def bench_database(database_url: str, data_dir: Path) -> Database:
+    """A (not yet connected) Database for the bench database, as the server would build it."""
+    return Database(database_config(bench_settings(database_url, data_dir)))
+
+
 @asynccontextmanager
 async def scratch_database(server_url: str | None, name: str, *, keep: bool = False) -> AsyncIterator[str]:
     """Yields the URL of a new database ``name``, migrated and seeded with the catalog."""
@@ -62,13 +67,10 @@ async def scratch_database(server_url: str | None, name: str, *, keep: bool = Fa
         finally:
             await admin.close()
         url = with_database(server_url, name)
-        db = Database(bench_settings(url, folder))
+        db = bench_database(url, folder)
         await db.connect()
         try:
-            assert db.pool is not None
-            async with db.pool.acquire() as conn:
-                await migrate(conn)
-            await seed_catalog(db)
+            await migrate_and_seed(db, "always")
         finally:
             await db.close()
         yield url

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from .database import Database
+from .database import Connection, Database
 
 ATTEMPT_COLUMNS = """
     id, learner_id, pattern_id, language, code, verdict, score, sizes_tested, output, expected,
@@ -33,7 +33,7 @@ class AttemptWrite:
     time_spent_seconds: int
 
 
-async def insert(conn: asyncpg.Connection, a: AttemptWrite) -> asyncpg.Record:
+async def insert(conn: Connection, a: AttemptWrite) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""
         INSERT INTO attempts (learner_id, pattern_id, language, code, code_sha256, verdict, score, sizes_tested,
@@ -48,5 +48,5 @@ async def insert(conn: asyncpg.Connection, a: AttemptWrite) -> asyncpg.Record:
     return row
 
 
-async def by_id(db: Database | asyncpg.Connection, attempt_id: int) -> asyncpg.Record | None:
+async def by_id(db: Database | Connection, attempt_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = $1", attempt_id)

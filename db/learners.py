@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 
-from .database import Database
+from .database import Connection, Database
 
 LEARNER_COLUMNS = "id, display_name, points, completed_patterns, attempts"
 
 
-async def ensure(conn: asyncpg.Connection, learner_id: str, display_name: str | None) -> None:
+async def ensure(conn: Connection, learner_id: str, display_name: str | None) -> None:
     """The learner row that the caller's first write needs."""
     await conn.execute(
         "INSERT INTO learners (id, display_name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",

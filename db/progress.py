@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .database import Database
+from .database import Connection, Database
 
 PROGRESS_COLUMNS = """
     learner_id, pattern_id, progress_percentage, time_spent_seconds, attempts, completed,
@@ -31,7 +31,7 @@ class PatternNotFound(LookupError):
     pass
 
 
-async def record(conn: asyncpg.Connection | Database, write: ProgressWrite) -> asyncpg.Record:
+async def record(conn: Connection | Database, write: ProgressWrite) -> asyncpg.Record:
     """Upsert progress and every counter that depends on it in one statement (see
     sql/002_record_progress.sql). Pass a connection to make it part of a larger transaction."""
     try:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import catalog
 
 from .database import Database
+from .migrate import Migration, migrate
+
+SeedMode = Literal["never", "if-empty", "always"]
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +70,13 @@ async def seed_catalog(db: Database) -> int:
 
 async def catalog_is_empty(db: Database) -> bool:
     return not await db.fetchval("SELECT EXISTS (SELECT 1 FROM patterns)")
+
+
+async def migrate_and_seed(db: Database, seed: SeedMode = "if-empty") -> list[Migration]:
+    """Bring a connected database up to date: pending migrations, then the catalog. Returns the
+    migrations applied by this call. Every entry point (server, CLI, tests, benchmarks) uses this."""
+    async with db.pool.acquire() as conn:
+        applied = await migrate(conn)
+    if seed == "always" or (seed == "if-empty" and await catalog_is_empty(db)):
+        await seed_catalog(db)
+    return applied

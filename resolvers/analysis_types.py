@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
+from db import analyses
+
+from .context import Info
 from .types import AnalysisKind, AnalysisStatus, Language, Pattern, Progress, Verdict, iso, load_pattern
 
 
@@ -78,23 +80,23 @@ class Analysis:
     pattern_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: Any) -> Analysis:
-        result = row["result"] or {}
+    def of(cls, row: analyses.Analysis) -> Analysis:
+        result = row.result or {}
         complexity = result.get("complexity")
         return cls(
-            id=strawberry.ID(str(row["id"])),
-            kind=AnalysisKind(row["kind"]),
-            status=AnalysisStatus(row["status"]),
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            status=row.status,
             complexity=Complexity(**complexity) if complexity else None,
             explanation=result.get("explanation"),
             suggestions=list(result.get("suggestions", [])),
             hints=list(result.get("hints", [])),
             # Until it is done: the model it is queued for (the key identical requests share).
-            model_used=row["model_used"] or row["model_key"],
-            ai_confidence=round(float(row["ai_confidence"]), 4),
-            created_at=iso(row["created_at"]) or "",
-            completed_at=iso(row["completed_at"]),
-            pattern_id=row["pattern_id"],
+            model_used=row.model_used or row.model_key,
+            ai_confidence=round(row.ai_confidence, 4),
+            created_at=iso(row.created_at) or "",
+            completed_at=iso(row.completed_at),
+            pattern_id=row.pattern_id,
         )
 
     @strawberry.field

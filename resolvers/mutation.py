@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
-from app.errors import BadUserInput, NotFound
-from db import progress
-from db.progress import PatternNotFound, ProgressWrite
+from usecases.progress import save_progress
 
 from . import analysis as analysis_resolvers
 from .analysis_types import (
@@ -17,7 +14,8 @@ from .analysis_types import (
     SubmitAttemptInput,
     SubmitAttemptPayload,
 )
-from .types import Progress, finite, parse_pattern_id
+from .context import Info
+from .types import Progress, parse_pattern_id
 from .validation import check_time_spent
 
 
@@ -37,21 +35,13 @@ class Mutation:
     )
     async def save_progress(self, info: Info, input: SaveProgressInput) -> Progress:
         context = info.context
-        user_id = context.user_id()
-        pattern_id = parse_pattern_id(input.pattern_id)
-        percentage = finite(input.progress_percentage, "progressPercentage")
-        if not 0 <= percentage <= 100:
-            raise BadUserInput("progressPercentage must be between 0 and 100.", argument="progressPercentage")
-        write = ProgressWrite(
-            learner_id=user_id,
-            display_name=context.caller.display_name,
-            pattern_id=pattern_id,
-            percentage=percentage,
+        context.caller.require_user()
+        row = await save_progress(
+            context.db,
+            context.caller,
+            pattern_id=parse_pattern_id(input.pattern_id),
+            percentage=input.progress_percentage,
             time_spent_seconds=check_time_spent(input.time_spent_seconds),
             completed=bool(input.completed),
         )
-        try:
-            row = await progress.record(context.db, write)
-        except PatternNotFound as exc:
-            raise NotFound(f"No pattern with id '{pattern_id}'.") from exc
         return Progress.from_row(row)

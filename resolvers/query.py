@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
-from app.errors import BadUserInput
+from core.errors import BadUserInput
 from db import learners, patterns, progress
 from db.patterns import PatternFilter
 
 from . import analysis as analysis_resolvers
 from .analysis_types import Analysis
+from .context import Info
 from .types import (
     Difficulty,
     LeaderboardEntry,
@@ -25,10 +25,10 @@ from .types import (
     decode_cursor,
     encode_cursor,
 )
+from .validation import MAX_SEARCH_TEXT
 
 MAX_PAGE_SIZE = 100
 MAX_LEADERBOARD = 100
-MAX_SEARCH_TEXT = 200
 
 
 def check_first(first: int | None, default: int, limit: int) -> int:
@@ -93,7 +93,7 @@ class Query:
     @strawberry.field(description="The signed-in learner; null when anonymous.")
     async def me(self, info: Info) -> Learner | None:
         caller = info.context.caller
-        if not caller.is_authenticated:
+        if caller.user_id is None:
             return None
         row = await learners.by_id(info.context.db, caller.user_id)
         if row is None:
@@ -117,7 +117,7 @@ class Query:
         self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME
     ) -> list[LeaderboardEntry]:
         first = check_first(first, 10, MAX_LEADERBOARD)
-        if period == LeaderboardPeriod.WEEK:
+        if period is LeaderboardPeriod.WEEK:
             rows = await learners.leaderboard_week(info.context.db, first)
         else:
             rows = await learners.leaderboard_all_time(info.context.db, first)

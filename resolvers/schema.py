@@ -10,8 +10,7 @@ from strawberry.extensions import AddValidationRules, ParserCache, ValidationCac
 from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.types import ExecutionContext
 
-from app.errors import ErrorCodes, coded_errors
-
+from .errors import ErrorCodes, coded_errors
 from .mutation import Mutation
 from .query import Query
 from .subscription import Subscription

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import Info
 
 from . import analysis as analysis_resolvers
 from .analysis_types import AnalysisEvent
+from .context import Info
 
 
 @strawberry.type

@@ -4,56 +4,21 @@ resolve it through the request's DataLoaders."""
 from __future__ import annotations
 
 import base64
-import math
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
-from analysis.judge import Verdict as JudgeVerdict
-from app.errors import BadUserInput, NotFound
+from catalog import reference_output
+from core.domain import AnalysisKind, AnalysisStatus, Difficulty, Language, LeaderboardPeriod, Verdict
+from core.errors import BadUserInput, NotFound
 
-from .util import cached_reference_output
+from .context import Info
 
-
-@strawberry.enum
-class Difficulty(Enum):
-    EASY = "EASY"
-    MEDIUM = "MEDIUM"
-    HARD = "HARD"
-
-
-@strawberry.enum
-class Language(Enum):
-    PYTHON = "PYTHON"
-
-
-# The judge's own enum: one list of verdicts for the judge, the database and the API.
-Verdict = strawberry.enum(JudgeVerdict, name="Verdict")
-
-
-@strawberry.enum
-class AnalysisStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    FAILED = "FAILED"
-
-
-@strawberry.enum
-class AnalysisKind(Enum):
-    FULL = "FULL"
-    COMPLEXITY = "COMPLEXITY"
-    EXPLANATION = "EXPLANATION"
-    FEEDBACK = "FEEDBACK"
-
-
-@strawberry.enum
-class LeaderboardPeriod(Enum):
-    ALL_TIME = "ALL_TIME"
-    WEEK = "WEEK"
+# The domain's own enums, exposed as they are: one list of values for the judge, the database
+# and the API (strawberry.enum registers the class in place and returns it).
+for _enum in (Difficulty, Language, Verdict, AnalysisStatus, AnalysisKind, LeaderboardPeriod):
+    strawberry.enum(_enum)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -166,7 +131,7 @@ class Pattern:
                 f"size must be between {self.min_size} and {self.max_size} for {self.slug}.",
                 argument="size",
             )
-        return list(cached_reference_output(self.reference, n))
+        return list(reference_output(self.reference, n))
 
     @strawberry.field
     def stats(self, info: Info) -> PatternStats:
@@ -271,10 +236,3 @@ class LeaderboardEntry:
     points: int
     completed_patterns: int
     attempts: int
-
-
-def finite(value: float, name: str) -> float:
-    if not math.isfinite(value):
-        raise BadUserInput(f"{name} must be a finite number.", argument=name)
-    return value
-

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from app.errors import BadUserInput
+from core.errors import BadUserInput
 
+# The longest search text, for the catalog filter and semantic search alike.
+MAX_SEARCH_TEXT = 500
 # One call reports at most a day of work; larger numbers are client bugs.
 MAX_TIME_PER_CALL = 24 * 3600
 

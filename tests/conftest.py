@@ -10,33 +10,23 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from app.auth import mint_token
-from app.services import Services
-from app.settings import Settings
+from app.services import Services, database_config
+from core.settings import Settings
 from db.database import Database
-from db.migrate import migrate
-from db.seed import seed_catalog
+from db.seed import migrate_and_seed
+from tests.helpers import GraphQLClient, admin_execute, make_settings, with_database
 
-TEST_SECRET = "test-secret-for-hs256-tokens-0123456789"
 TEMPLATE = f"cpm_template_{os.getpid()}"
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -54,40 +44,14 @@ def pg_server_url() -> str:
     server.stop()
 
 
-async def admin_execute(server_url: str, *statements: str) -> None:
-    """Run statements (CREATE/DROP DATABASE) on the server's maintenance connection."""
-    admin = await asyncpg.connect(server_url)
-    try:
-        for statement in statements:
-            await admin.execute(statement)
-    finally:
-        await admin.close()
-
-
-def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "data_dir": data_dir,
-        "supabase_jwt_secret": TEST_SECRET,
-        "seed_on_start": False,
-        "database_pool_min": 1,
-        "database_pool_max": 8,
-        "models_enabled": False,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
 @pytest.fixture(scope="session")
 async def template_database(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{TEMPLATE}"', f'CREATE DATABASE "{TEMPLATE}"')
     settings = make_settings(with_database(pg_server_url, TEMPLATE), tmp_path_factory.mktemp("template"))
-    db = Database(settings)
+    db = Database(database_config(settings))
     await db.connect()
     try:
-        async with db.pool.acquire() as conn:
-            await migrate(conn)
-        await seed_catalog(db)
+        await migrate_and_seed(db, "always")
     finally:
         await db.close()
     yield TEMPLATE
@@ -123,34 +87,6 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
-
-
-def token_for(user_id: str | None = None, **kwargs: object) -> str:
-    return mint_token(TEST_SECRET, user_id=user_id or str(uuid.uuid4()), **kwargs)
-
-
-class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def __call__(
-        self, query: str, variables: dict | None = None, *, token: str | None = None
-    ) -> dict:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
-                                        headers=headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def data(self, query: str, variables: dict | None = None, *, token: str | None = None) -> dict:
-        body = await self(query, variables, token=token)
-        assert "errors" not in body, body.get("errors")
-        return body["data"]
-
-    async def error_codes(self, query: str, variables: dict | None = None, *, token: str | None = None) -> list[str]:
-        body = await self(query, variables, token=token)
-        assert body.get("errors"), f"expected errors, got {body}"
-        return [e["extensions"]["code"] for e in body["errors"]]
 
 
 @pytest.fixture

@@ -1,0 +1,9 @@
+"""The model service: embedding and generative models behind one thread pool.
+
+`service.py` schedules work (loading, batching, streaming) without blocking the event loop;
+`loading.py` finds and loads models with transformers and runs them.
+"""
+
+from .service import InferenceConfig, ModelService, ModelUnavailable
+
+__all__ = ["InferenceConfig", "ModelService", "ModelUnavailable"]

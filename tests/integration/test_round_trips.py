@@ -1,0 +1,72 @@
+"""DataLoaders keep SQL round trips constant: a page of 50 costs what a page of 5 costs."""
+
+from __future__ import annotations
+
+import uuid
+
+from db import progress
+from db.progress import ProgressWrite
+from tests.helpers import token_for
+
+QUERY = """
+query($first: Int) {
+  patterns(first: $first) {
+    totalCount
+    edges { node { id slug preview expectedOutput
+      stats { attempts learners completions successRate averageTimeSpentSeconds perceivedDifficulty } } }
+  }
+}
+"""
+PROGRESS_QUERY = "{ progress { attempts pattern { slug stats { attempts } } } }"
+
+
+async def add_patterns(services, count: int) -> None:
+    """Enough extra patterns that a page of 50 is full."""
+    await services.db.execute(
+        """
+        INSERT INTO patterns (slug, name, category, difficulty, description, default_size, min_size, max_size,
+                              formula, loops, conditions, reference_solution, preview, position)
+        SELECT 'extra-' || i, 'Extra ' || i, 'special', 'EASY', 'Synthetic pattern for tests.', 2, 1, 10,
+               'n stars', 1, 0, 'n = int(input())' || chr(10) || 'print(''*'' * n)', ARRAY['**'], 1000 + i
+        FROM generate_series(1, $1) AS i
+        """,
+        count,
+    )
+    await services.db.execute("INSERT INTO pattern_stats (pattern_id) SELECT id FROM patterns ON CONFLICT DO NOTHING")
+
+
+class StatementCounter:
+    def __init__(self, services) -> None:
+        self.services = services
+        self.statements: list[str] = []
+
+    def __enter__(self) -> StatementCounter:
+        self.services.db.query_observers.append(self.statements.append)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.services.db.query_observers.remove(self.statements.append)
+
+
+async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql) -> None:
+    await add_patterns(services, 40)
+    await gql.data(QUERY, {"first": 5})  # warm the statement cache: type introspection is a one-off
+    counts = {}
+    for first in (5, 50):
+        with StatementCounter(services) as counter:
+            data = await gql.data(QUERY, {"first": first})
+        assert len(data["patterns"]["edges"]) == first
+        counts[first] = len(counter.statements)
+    assert counts[5] == counts[50] == 1, counts  # the page query carries the counters
+
+
+async def test_progress_list_resolves_patterns_and_stats_in_batches(services, gql) -> None:
+    user = str(uuid.uuid4())
+    ids = [r["id"] for r in await services.db.fetch("SELECT id FROM patterns ORDER BY position LIMIT 12")]
+    for pid in ids:
+        await progress.record(services.db, ProgressWrite(user, None, pid, 10, 1, False))
+    await gql.data(PROGRESS_QUERY, token=token_for(user))  # warm the statement cache
+    with StatementCounter(services) as counter:
+        data = await gql.data(PROGRESS_QUERY, token=token_for(user))
+    assert len(data["progress"]) == 12
+    assert len(counter.statements) == 3, counter.statements  # progress, then one batch each of patterns, stats

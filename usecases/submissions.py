@@ -1,0 +1,145 @@
+"""Submitting work: judge a program and record it atomically, or queue an analysis of it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import asyncpg
+
+from analysis.pipeline import AnalysisPipeline
+from core.domain import AnalysisKind, Caller, Language, Verdict
+from core.errors import BadUserInput
+from db import analyses, attempts, learners, progress
+from db.analyses import Analysis, AnalysisRequest
+from db.attempts import AttemptWrite
+from db.database import Connection, Database
+from db.patterns import to_pattern_def
+from db.progress import ProgressWrite
+from judge.judge import Judge
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    attempt: asyncpg.Record
+    progress: asyncpg.Record
+    analysis: Analysis
+
+
+class Submissions:
+    """`submitAttempt` and `requestAnalysis`. `on_queued` is called after a job is committed
+    (it wakes this process's analysis workers; other processes hear the NOTIFY)."""
+
+    def __init__(
+        self,
+        db: Database,
+        judge: Judge,
+        pipeline: AnalysisPipeline,
+        *,
+        max_code_chars: int,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.judge = judge
+        self.pipeline = pipeline
+        self.max_code_chars = max_code_chars
+        self.on_queued = on_queued
+
+    def check_code(self, code: str) -> str:
+        if len(code) > self.max_code_chars:
+            raise BadUserInput(f"code is limited to {self.max_code_chars} characters.", argument="code")
+        if "\x00" in code:
+            raise BadUserInput("code must not contain NUL characters.", argument="code")
+        return code
+
+    async def submit_attempt(
+        self,
+        caller: Caller,
+        *,
+        pattern_row: asyncpg.Record,
+        code: str,
+        language: Language,
+        time_spent_seconds: int,
+    ) -> Submission:
+        """Judge first (outside any transaction: it takes a while), then record the attempt, the
+        progress and its counters, and queue the analysis in one transaction."""
+        learner_id = caller.require_user()
+        code = self.check_code(code)
+        judgment = await self.judge.judge(to_pattern_def(pattern_row), code)
+        digest = code_digest(code)
+        passed = judgment.verdict is Verdict.PASSED
+        async with self.db.transaction() as conn:
+            await learners.ensure(conn, learner_id, caller.display_name)
+            attempt = await attempts.insert(
+                conn,
+                AttemptWrite(
+                    learner_id=learner_id,
+                    pattern_id=pattern_row["id"],
+                    language=language.value,
+                    code=code,
+                    code_sha256=digest,
+                    verdict=judgment.verdict.value,
+                    score=judgment.score,
+                    sizes_tested=list(judgment.sizes_tested),
+                    output=list(judgment.output),
+                    expected=list(judgment.expected),
+                    mismatches=[asdict(m) for m in judgment.mismatches],
+                    error=judgment.error,
+                    duration_ms=judgment.duration_ms,
+                    time_spent_seconds=time_spent_seconds,
+                ),
+            )
+            progress_row = await progress.record(
+                conn,
+                ProgressWrite(
+                    learner_id=learner_id,
+                    display_name=caller.display_name,
+                    pattern_id=pattern_row["id"],
+                    percentage=round(judgment.score * 100, 2),
+                    time_spent_seconds=time_spent_seconds,
+                    completed=passed,
+                    score=judgment.score,
+                    passed=passed,
+                ),
+            )
+            analysis = await self._queue(conn, learner_id, pattern_row["id"], AnalysisKind.FULL, code, digest,
+                                         attempt_id=attempt["id"])
+        self.on_queued()
+        return Submission(attempt=attempt, progress=progress_row, analysis=analysis)
+
+    async def request_analysis(self, caller: Caller, *, pattern_id: int, code: str, kind: AnalysisKind) -> Analysis:
+        learner_id = caller.require_user()
+        code = self.check_code(code)
+        async with self.db.transaction() as conn:
+            await learners.ensure(conn, learner_id, caller.display_name)
+            analysis = await self._queue(conn, learner_id, pattern_id, kind, code, code_digest(code))
+        self.on_queued()
+        return analysis
+
+    async def _queue(
+        self,
+        conn: Connection,
+        learner_id: str,
+        pattern_id: int,
+        kind: AnalysisKind,
+        code: str,
+        digest: str,
+        *,
+        attempt_id: int | None = None,
+    ) -> Analysis:
+        """An analysis in the caller's transaction: reused when identical, else a queued job."""
+        request = AnalysisRequest(
+            learner_id=learner_id,
+            pattern_id=pattern_id,
+            kind=kind,
+            code=code,
+            code_sha256=digest,
+            model_key=self.pipeline.model_key(kind),
+            attempt_id=attempt_id,
+        )
+        return await analyses.create(conn, request)

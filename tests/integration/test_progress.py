@@ -99,16 +99,24 @@ async def test_fifty_concurrent_saves_lose_nothing(gql, services) -> None:
 
 
 async def test_concurrent_first_completions_count_once(services, gql) -> None:
+    """20 writers race the first completion (and first pass) of one pattern, over many rounds: on
+    a new row, and on a row that exists but is not completed yet. Each transition counts once."""
     pid = int(await pattern_id(gql, "x-pattern"))
-    learner = str(uuid.uuid4())
-    writes = [ProgressWrite(learner, None, pid, 100, 1, True, 1.0, True) for _ in range(20)]
-    await asyncio.gather(*(progress.record(services.db, w) for w in writes))
-    row = await services.db.fetchrow("SELECT * FROM learners WHERE id = $1", learner)
-    assert row["completed_patterns"] == 1 and row["attempts"] == 20
-    assert row["points"] == 30 if await services.db.fetchval(
-        "SELECT difficulty FROM patterns WHERE id = $1", pid) == "HARD" else row["points"] in (10, 20)
+    points = {"EASY": 10, "MEDIUM": 20, "HARD": 30}[
+        await services.db.fetchval("SELECT difficulty FROM patterns WHERE id = $1", pid)]
+    rounds = 12
+    for round_ in range(rounds):
+        learner = str(uuid.uuid4())
+        existing = round_ % 2 == 1
+        if existing:
+            await progress.record(services.db, ProgressWrite(learner, None, pid, 10, 1, False))
+        writes = [ProgressWrite(learner, None, pid, 100, 1, True, 1.0, True) for _ in range(20)]
+        await asyncio.gather(*(progress.record(services.db, w) for w in writes))
+        row = await services.db.fetchrow("SELECT * FROM learners WHERE id = $1", learner)
+        assert (row["completed_patterns"], row["points"], row["attempts"]) == (1, points, 20 + existing), round_
     stats = await services.db.fetchrow("SELECT * FROM pattern_stats WHERE pattern_id = $1", pid)
-    assert (stats["attempts"], stats["learners"], stats["completions"]) == (20, 1, 1)
+    assert (stats["learners"], stats["completions"]) == (rounds, rounds)
+    assert stats["attempts"] == rounds * 20 + rounds // 2
 
 
 async def test_statistics_and_perceived_difficulty(services, gql) -> None:

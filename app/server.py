@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except Exception as exc:  # any failure here means "not ready"; say which kind
             report["error"] = type(exc).__name__
         report.update(services.readiness())
+        # A sandbox that refuses to judge (strict, a layer missing) makes the whole API not ready.
+        ready = ready and services.sandbox.ready
         report["status"] = "ready" if ready else "unavailable"
         return JSONResponse(report, status_code=200 if ready else 503)
 

@@ -95,7 +95,8 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         db = Database(database_config(settings))
-        sandbox = Sandbox(sandbox_limits(settings), workers=settings.sandbox_workers)
+        sandbox = Sandbox(sandbox_limits(settings), workers=settings.sandbox_workers,
+                          require=settings.sandbox_require)
         judge = Judge(sandbox, max_code_chars=settings.max_code_chars)
         models = ModelService(inference_config(settings))
         bus = InProcessEventBus()
@@ -141,7 +142,7 @@ class Services:
     def readiness(self) -> dict[str, object]:
         """Extra facts for /readyz."""
         return {
-            "sandbox": self.sandbox.isolation,
+            "sandbox": self.sandbox.report(),
             "models": self.models.status(),
             "analysis": self.worker.readiness(),
         }

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     sandbox_memory_mb: int = 256
     sandbox_max_output_bytes: int = 64_000
     sandbox_workers: int = 2
+    # strict: refuse to judge unless every confinement layer is in place (docs/SANDBOX.md);
+    # degraded: judge with what this machine allows (a laptop without namespaces), loudly.
+    sandbox_require: Literal["strict", "degraded"] = "strict"
 
     # --- Analysis jobs ---
     analysis_workers: int = 1  # analyses run at once in this process (0: this process runs none)

@@ -10,8 +10,9 @@ empty environment and ``python -S -s -P -B``:
 
 Learner code runs in a fork of this process, so it imports only the standard library and keeps no
 reference to other runs' data at fork time. Both paths confine a run with the same functions:
-``enter_namespaces`` (network + mount namespaces, masked server paths), ``private_tmp``,
-``apply_rlimits``, ``drop_privileges`` and ``run_learner``.
+``enter_namespaces`` (network, mount and PID namespaces, then a minimal root), ``private_tmp``,
+``apply_rlimits``, ``drop_privileges`` (uid, capabilities, seccomp) and ``run_learner``.
+docs/SANDBOX.md describes each layer and what it stops.
 
 Protocol (server -> zygote): {"op": "init", ...} once, then {"op": "run", "id", "code", "stdin",
 "limits"} or {"op": "stats", "id"}. Replies: {"op": "hello", "isolation"}, {"op": "result", "id",
@@ -21,6 +22,7 @@ Protocol (server -> zygote): {"op": "init", ...} once, then {"op": "run", "id", 
 from __future__ import annotations
 
 import atexit
+import base64
 import builtins
 import contextlib
 import ctypes
@@ -47,7 +49,12 @@ from typing import Any, NoReturn
 # Linux constants (ctypes has no symbolic names for them).
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+MNT_DETACH = 2
+MS_MOVE = 0x2000
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -98,6 +105,15 @@ def prctl(option: int, arg: int) -> None:
 
 
 # --------------------------------------------------------------------------- confinement
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_libc.syscall(ctypes.c_long(155 if os.uname().machine == "x86_64" else 41),
+                         os.fsencode(new_root), os.fsencode(put_old)))
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(os.fsencode(target), ctypes.c_int(flags)))
 
 
 def runtime_dirs() -> list[str]:
@@ -165,13 +181,16 @@ def _map_own_ids(uid: int, gid: int) -> None:
             handle.write(text)
 
 
-def enter_namespaces(hide_paths: list[str]) -> dict[str, str]:
-    """Move this process into new network and mount namespaces; report what worked.
+def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, language: str = "python") -> dict[str, str]:
+    """Move this process into new network, mount and (with ``pid_namespace``) PID namespaces,
+    then into a minimal root; report what worked, layer by layer.
 
     As root: plain unshare. Otherwise a user namespace first (unprivileged user namespaces), which
-    grants the capabilities needed for the other two inside it only.
+    grants the capabilities needed for the others inside it only. When the minimal root cannot be
+    built, the host's root stays with ``hide_paths`` masked, and the report says so.
     """
-    info = {"network": "none", "namespaces": "", "filesystem": "temp-dir", "hidden_paths": "0"}
+    info = {"network": "none", "namespaces": "", "filesystem": "temp-dir", "hidden_paths": "0",
+            "root": "host", "pid": "host"}
     base = 0 if os.geteuid() == 0 else CLONE_NEWUSER
     spaces: list[str] = []
     uid, gid = os.getuid(), os.getgid()
@@ -192,14 +211,155 @@ def enter_namespaces(hide_paths: list[str]) -> dict[str, str]:
     except OSError:
         info["namespaces"] = ",".join(spaces)
         return info
-    keep = runtime_dirs()
-    masks = list(hide_paths)
-    for path in keep:
-        masks += closed_ancestors(path)
-    masks = [m for m in masks if m not in keep]
-    info["hidden_paths"] = str(len(mask_paths(masks, keep)))
+    if pid_namespace:
+        try:
+            enter_pid_namespace()
+            spaces.append("pid")
+            info["pid"] = "namespace"
+        except OSError:
+            pass
+    keep = RUNTIME_ROOTS[language]()
+    try:
+        enter_minimal_root(keep, proc=info["pid"] == "namespace")
+        info["root"] = "minimal"
+    except OSError as exc:
+        info["root"] = f"host ({os.strerror(exc.errno or 0)})"
+        masks = list(hide_paths)
+        for path in runtime_dirs():
+            masks += closed_ancestors(path)
+        masks = [m for m in masks if m not in runtime_dirs()]
+        info["hidden_paths"] = str(len(mask_paths(masks, runtime_dirs())))
+    if info["pid"] == "namespace" and info["root"] != "minimal":
+        info["pid"] = "namespace (host /proc)"
     info["namespaces"] = ",".join(spaces)
     return info
+
+
+# --------------------------------------------------------------------------- minimal root
+
+# Device nodes a learner program may use; nothing else of /dev exists in its root.
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def loaded_library_dirs() -> list[str]:
+    """Folders of the shared libraries this interpreter has mapped (libc, libm, libz, ...): the
+    extension modules it loads later link against the same folders."""
+    dirs: set[str] = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].startswith("/") and ".so" in parts[5]:
+                dirs.add(os.path.dirname(os.path.realpath(parts[5].rstrip("\n"))))
+    return sorted(dirs)
+
+
+def python_root() -> list[str]:
+    """What the Python runtime reads after start-up: its installation and its libraries' folders."""
+    return sorted(set(runtime_dirs()) | set(loaded_library_dirs()))
+
+
+# The folders each language runtime needs in its root, read-only. A new language adds an entry
+# here (its interpreter's installation and libraries); the root never grows for all of them.
+RUNTIME_ROOTS = {"python": python_root}
+
+
+def _drop_nested(paths: list[str]) -> list[str]:
+    """Keep the outermost folders: a folder inside another kept one comes with it."""
+    kept: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)}, key=len):
+        if not any(_is_under(path, outer) for outer in kept):
+            kept.append(path)
+    return kept
+
+
+def _bind(source_fd: int, target: str, flags: int) -> None:
+    mount(f"/proc/self/fd/{source_fd}", target, None, MS_BIND | MS_REC)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
+
+
+def enter_minimal_root(keep: list[str], proc: bool) -> None:
+    """Make an empty tmpfs this process's root, holding only read-only binds of ``keep``, a few
+    device nodes, empty /tmp and /dev/shm (tmpfs per run, see ``private_tmp``) and, with ``proc``,
+    a /proc of this PID namespace where each uid sees only its own processes (hidepid).
+
+    Needs a private mount namespace. Every step is checked; any failure raises (the caller then
+    reports the layer as missing). The host's root is detached: nothing else of it stays reachable.
+    """
+    keep = _drop_nested(keep)
+    # Hold every source open first: the new root is mounted over /tmp, which may hide one of them.
+    fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
+    dev_fds = {dev: os.open(dev, os.O_PATH) for dev in DEVICES if os.path.exists(dev)}
+    try:
+        new_root = "/tmp"
+        mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+        for path, fd in fds.items():
+            target = new_root + path
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            _bind(fd, target, MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.makedirs(new_root + "/dev/shm", mode=0o755)
+        for dev, fd in dev_fds.items():
+            target = new_root + dev
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
+            _bind(fd, target, MS_NOSUID | MS_NOEXEC)  # device nodes: not nodev
+        for folder, mode in (("/tmp", 0o1777), ("/proc", 0o555), ("/etc", 0o755), ("/.old", 0o700)):
+            os.makedirs(new_root + folder, exist_ok=True)
+            os.chmod(new_root + folder, mode)
+        if proc:
+            try:
+                mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+            except OSError:
+                mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    finally:
+        for fd in (*fds.values(), *dev_fds.values()):
+            os.close(fd)
+    os.chdir(new_root)
+    try:
+        pivot_root(".", ".old")
+        os.chdir("/")
+        umount("/.old", MNT_DETACH)
+        os.rmdir("/.old")
+    except OSError:
+        # An initramfs root cannot be pivoted (EINVAL): move the mount over / and chroot instead.
+        mount(".", "/", None, MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+    # The root itself becomes read-only; only the per-run tmpfs mounts are writable.
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+
+
+def enter_pid_namespace() -> None:
+    """Become PID 1 of a new PID namespace: fork once; the parent stays behind only to pass on
+    the exit status and never returns. When this process dies, the kernel kills every process in
+    the namespace: no learner process outlives it."""
+    unshare(CLONE_NEWPID)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() not in (parent, 0):  # PID 1 sees its parent as 0: the parent is alive
+            os._exit(SETUP_FAILED)
+        return
+    # The parent keeps no end of the zygote's pipes, so the server sees EOF when the zygote ends.
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(program: bytes) -> None:
+    """Load a classic-BPF seccomp filter (built by the server with libseccomp) on this thread.
+    Needs no_new_privs (set by ``drop_privileges``); it holds for every process forked later."""
+    if not program or len(program) % 8:
+        raise ValueError("seccomp program must be whole 8-byte BPF instructions")
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.c_void_p(ctypes.addressof(fprog)), ctypes.c_ulong(0), ctypes.c_ulong(0)))
 
 
 def private_tmp(size_bytes: int, uid: int | None, run_id: int) -> str:
@@ -255,8 +415,9 @@ def drop_capabilities() -> None:
     _check(_libc.capset(ctypes.byref(header), data))
 
 
-def drop_privileges(uid: int | None, parent_pid: int) -> None:
-    """Become ``uid`` (when given) with no capabilities, forbid regaining any, die with the parent."""
+def drop_privileges(uid: int | None, parent_pid: int, seccomp: bytes | None = None) -> None:
+    """Become ``uid`` (when given) with no capabilities, forbid regaining any, die with the
+    parent, and (last: it may forbid calls the steps above make) load the seccomp filter."""
     with contextlib.suppress(OSError):
         os.nice(LEARNER_NICE)
     prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -272,6 +433,8 @@ def drop_privileges(uid: int | None, parent_pid: int) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(SETUP_FAILED)
+    if seccomp:
+        install_seccomp(seccomp)
 
 
 def reset_signals() -> None:
@@ -457,6 +620,7 @@ class Zygote:
         self.free_slots: list[int] = []
         self.shared_uid: int | None = None
         self.private_tmp = False
+        self.seccomp: bytes | None = None
         self.workroot: str | None = None
         self.runs_total = 0
         self.stopping = False
@@ -464,15 +628,26 @@ class Zygote:
 
     # ---- start-up
 
-    def detect(self, config: dict[str, Any]) -> dict[str, str]:
+    def detect(self, config: dict[str, Any], *, pid_namespace: bool = True) -> dict[str, str]:
         """Enter the namespaces and find out, once, which confinement works here."""
         info = {"method": "zygote"}
-        info.update(enter_namespaces(list(config.get("hide_paths", []))))
+        info.update(enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=pid_namespace))
+        self.pid = os.getpid()  # 1 inside a new PID namespace
         self.private_tmp = info["filesystem"] == "private-tmp" and self._probe_private_tmp()
         if not self.private_tmp:
             info["filesystem"] = "temp-dir"
         info["user"] = self._choose_uids(int(config["uid_base"]), int(config["uid_slots"]))
+        info["seccomp"] = self._detect_seccomp(config.get("seccomp"))
         return info
+
+    def _detect_seccomp(self, encoded: str | None) -> str:
+        if not encoded:
+            return "none"
+        program = base64.b64decode(encoded)
+        if not self._probe(lambda: (prctl(PR_SET_NO_NEW_PRIVS, 1), install_seccomp(program))):
+            return "failed"
+        self.seccomp = program
+        return "filter"
 
     def arm(self) -> None:
         """Get ready to serve: work root, leftovers of a killed predecessor, SIGCHLD wake-ups."""
@@ -652,7 +827,7 @@ class Zygote:
             self._forget()
             del message
             apply_rlimits(limits)
-            drop_privileges(uid, self.pid)
+            drop_privileges(uid, self.pid, self.seccomp)
             os.close(3)  # the set-up pipe: closing it tells the zygote that set-up succeeded
         except BaseException as exc:
             _report_setup_failure(exc)
@@ -911,7 +1086,8 @@ def exec_main() -> NoReturn:
         (size,) = HEADER.unpack(_read_exact(0, HEADER.size))
         config = json.loads(_read_exact(0, size))
         source, limits, uid = str(config["code"]), config["limits"], config.get("uid")
-        info = enter_namespaces(list(config.get("hide_paths", [])))
+        info = enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=False)
+        seccomp = base64.b64decode(config["seccomp"]) if config.get("seccomp") else None
         if info["filesystem"] == "private-tmp":
             workdir = private_tmp(4 * int(limits["max_file_bytes"]), uid, 0)
         else:
@@ -922,7 +1098,7 @@ def exec_main() -> NoReturn:
         os.closerange(3, _max_fd())
         del config
         apply_rlimits(limits)
-        drop_privileges(uid, parent)
+        drop_privileges(uid, parent, seccomp)
     except BaseException as exc:
         _report_setup_failure(exc)
     run_learner(source)
@@ -931,7 +1107,7 @@ def exec_main() -> NoReturn:
 def probe_main() -> None:
     """Isolation report for the spawn path: same detection as the zygote, in a throw-away process."""
     config = json.loads(sys.stdin.read() or "{}")
-    info = Zygote().detect(config)
+    info = Zygote().detect(config, pid_namespace=False)
     info["method"] = "spawn"
     print(json.dumps(info))
 

@@ -20,6 +20,7 @@ The API is asyncio-only and never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -38,6 +39,7 @@ from typing import Any, Literal, Protocol
 from core.errors import DependencyUnavailable
 
 from . import child as zyg
+from .seccomp import learner_filter
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,28 @@ REPLY_GRACE = 10.0
 UNMASKABLE = frozenset({"/", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev", "/sys", "/tmp"})
 
 Mode = Literal["auto", "zygote", "spawn"]
+# strict: refuse to run learner code unless every layer below is in place; degraded: run with
+# what this machine allows (development machines without namespaces), and say so.
+Requirement = Literal["strict", "degraded"]
+
+# Each layer and the isolation report value that means it is in place (docs/SANDBOX.md).
+REQUIRED_LAYERS = {
+    "network": ("namespace",),
+    "root": ("minimal",),
+    "pid": ("namespace",),
+    "filesystem": ("private-tmp",),
+    "user": ("per-run-uid", "nobody"),
+    "seccomp": ("filter",),
+}
+
+
+def missing_layers(isolation: dict[str, str]) -> list[str]:
+    """The confinement layers this isolation report lacks, e.g. ["pid: host"]."""
+    return [
+        f"{layer}: {isolation.get(layer, 'unknown')}"
+        for layer, good in REQUIRED_LAYERS.items()
+        if isolation.get(layer) not in good
+    ]
 
 
 class SandboxError(DependencyUnavailable):
@@ -187,13 +211,13 @@ class _ZygoteBackend:
 
     @classmethod
     async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> _ZygoteBackend:
+        init = _init_config(hide_paths, uid_base, uid_slots)
         proc = await _spawn_helper(
             "zygote", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd="/",
         )
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            init = {"op": "init", "hide_paths": list(hide_paths), "uid_base": uid_base, "uid_slots": uid_slots}
             proc.stdin.write(_frame(init))
             await proc.stdin.drain()
             hello = await asyncio.wait_for(_read_frame(proc.stdout), START_TIMEOUT)
@@ -291,9 +315,9 @@ class _ZygoteBackend:
 class _SpawnBackend:
     """A fresh interpreter per run, supervised from here; same confinement as the zygote's children."""
 
-    def __init__(self, isolation: dict[str, str], hide_paths: Sequence[str], uids: list[int]) -> None:
+    def __init__(self, isolation: dict[str, str], config: dict[str, Any], uids: list[int]) -> None:
         self.isolation = isolation
-        self._hide_paths = list(hide_paths)
+        self._config = config
         self._free_uids = list(uids)
         self._shared_uid = 65534 if isolation.get("user") == "nobody" else None
         self._runs_total = 0
@@ -301,19 +325,19 @@ class _SpawnBackend:
 
     @classmethod
     async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> _SpawnBackend:
-        isolation = await cls._probe(hide_paths, uid_base, uid_slots)
+        config = _init_config(hide_paths, uid_base, uid_slots)
+        isolation = await cls._probe(config)
         uids = [uid_base + i for i in range(uid_slots)] if isolation.get("user") == "per-run-uid" else []
         if uids:
             await asyncio.to_thread(zyg.kill_uids_via_proc, set(uids))
-        return cls(isolation, hide_paths, uids)
+        return cls(isolation, config, uids)
 
     @staticmethod
-    async def _probe(hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> dict[str, str]:
+    async def _probe(config: dict[str, Any]) -> dict[str, str]:
         proc = await _spawn_helper(
             "probe", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd="/",
         )
-        config = {"hide_paths": list(hide_paths), "uid_base": uid_base, "uid_slots": uid_slots}
         try:
             out, err = await asyncio.wait_for(proc.communicate(json.dumps(config).encode()), START_TIMEOUT)
         except TimeoutError as exc:
@@ -332,7 +356,7 @@ class _SpawnBackend:
         self._runs_total += 1
         try:
             config = {"code": code, "limits": _limits_wire(limits), "uid": uid, "workdir": workdir,
-                      "hide_paths": self._hide_paths}
+                      "hide_paths": self._config["hide_paths"], "seccomp": self._config["seccomp"]}
             return await self._supervise(_frame(config) + stdin.encode("utf-8"), limits, workdir)
         finally:
             self._active -= 1
@@ -436,6 +460,17 @@ def _spawn_result(
     )
 
 
+def _init_config(hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> dict[str, Any]:
+    program = learner_filter()
+    return {
+        "op": "init",
+        "hide_paths": list(hide_paths),
+        "uid_base": uid_base,
+        "uid_slots": uid_slots,
+        "seccomp": base64.b64encode(program).decode() if program else None,
+    }
+
+
 def _make_host_workdir(uid: int | None) -> str:
     path = tempfile.mkdtemp(prefix="cpm-run-")
     if uid is not None:
@@ -479,6 +514,7 @@ class Sandbox:
         workers: int = 2,
         *,
         mode: Mode = "auto",
+        require: Requirement = "degraded",
         hide_paths: Sequence[str] | None = None,
         uid_base: int | None = None,
     ) -> None:
@@ -487,6 +523,8 @@ class Sandbox:
         self.limits = limits
         self.workers = workers
         self._mode = mode
+        self.require = require
+        self.missing: list[str] = []
         self._hide_paths = _sanitize_hide_paths(hide_paths) if hide_paths is not None else default_hide_paths()
         self._uid_base = uid_base if uid_base is not None else _default_uid_base()
         self._uid_slots = max(4, workers * 2)
@@ -510,7 +548,15 @@ class Sandbox:
                 if backend.isolation.get("user") == "unchanged":
                     logger.warning("sandbox runs learner code under the server's own uid (server not root)")
                 self._backend = backend
-                logger.info("sandbox ready: %s", backend.isolation)
+                self.missing = missing_layers(backend.isolation)
+                if not self.missing:
+                    logger.info("sandbox ready, every layer in place: %s", backend.isolation)
+                elif self.require == "strict":
+                    logger.error("sandbox refuses to judge (SANDBOX_REQUIRE=strict); missing layers: %s",
+                                 "; ".join(self.missing))
+                else:
+                    logger.warning("sandbox runs DEGRADED (SANDBOX_REQUIRE=degraded); missing layers: %s",
+                                   "; ".join(self.missing))
 
     async def _new_backend(self) -> _Backend:
         args = (self._hide_paths, self._uid_base, self._uid_slots)
@@ -561,6 +607,8 @@ class Sandbox:
         limits = limits or self.limits
         async with self._semaphore:
             backend = await self._backend_for_run()
+            if self.missing and self.require == "strict":
+                raise SandboxError(f"sandbox isolation incomplete, refusing to run: {'; '.join(self.missing)}")
             try:
                 return await backend.run(code, stdin, limits)
             except _ZygoteDied:
@@ -582,6 +630,17 @@ class Sandbox:
         if self._backend is None:
             return {"method": "not-started", "network": "unknown"}
         return dict(self._backend.isolation)
+
+    @property
+    def ready(self) -> bool:
+        """False while it would refuse to run learner code (not started, or strict and incomplete)."""
+        return self._backend is not None and not (self.missing and self.require == "strict")
+
+    def report(self) -> dict[str, object]:
+        """For /readyz: the isolation, the missing layers and whether learner code is judged."""
+        status = "not-started" if self._backend is None else (
+            "complete" if not self.missing else ("refusing" if self.require == "strict" else "degraded"))
+        return {**self.isolation, "status": status, "missing": list(self.missing), "require": self.require}
 
     @property
     def mode(self) -> str:

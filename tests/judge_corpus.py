@@ -310,12 +310,13 @@ WRONG_OUTPUT_CASES = [
         for i in range(1, n + 1):
             print("*" * i)
         """, "WRONG_OUTPUT", min_score=0.3, max_score=0.95, error_contains="prompt"),
+    # The sandbox's root holds no shell: os.system runs nothing, so only the pattern is printed.
     case("os-system-echo", "square-solid", """
         import os
         os.system("echo hacked")
         for _ in range(4):
             print("****")
-        """, "WRONG_OUTPUT", min_score=0.5, max_score=0.7),
+        """, "PASSED", min_score=1.0),
     case("x-pattern-hard-coded-5-reads-n", "x-pattern", """
         n = int(input())
         for i in range(5):

@@ -13,6 +13,10 @@ async def test_healthz_and_readyz(client) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready" and body["database"] == "ok" and body["migrations"] == "applied"
+    sandbox = body["sandbox"]
+    assert sandbox["status"] == "complete" and sandbox["missing"] == [] and sandbox["require"] == "strict"
+    assert (sandbox["root"], sandbox["pid"], sandbox["network"], sandbox["seccomp"]) == (
+        "minimal", "namespace", "namespace", "filter")
 
 
 async def test_readyz_is_503_when_the_database_is_gone(client, services) -> None:

@@ -459,3 +459,32 @@ async def test_refuses_to_run_learner_code_as_root(monkeypatch: pytest.MonkeyPat
     with pytest.raises(SandboxError, match="root"):
         await box.start()
     assert RootBackend.closed
+
+
+async def test_strict_sandbox_refuses_when_a_layer_is_missing() -> None:
+    """The spawn path runs one process per run and has no PID namespace: under
+    SANDBOX_REQUIRE=strict it must refuse to run learner code and say which layer is missing;
+    degraded runs it and reports the same gap."""
+    async with Sandbox(SandboxLimits(), workers=1, mode="spawn", require="strict") as strict:
+        report = strict.report()
+        assert report["status"] == "refusing" and not strict.ready
+        assert any(entry.startswith("pid:") for entry in report["missing"]), report  # type: ignore[union-attr]
+        with pytest.raises(SandboxError, match="pid"):
+            await strict.run("print('should not run')")
+    async with Sandbox(SandboxLimits(), workers=1, mode="spawn", require="degraded") as degraded:
+        assert degraded.report()["status"] == "degraded" and degraded.ready
+        result = await degraded.run("import os; print(sorted(os.listdir('/')))")
+        assert result.exit_code == 0 and "home" not in result.stdout and "proc" in result.stdout
+
+
+async def test_refused_sandbox_makes_submissions_service_unavailable(gql, services) -> None:
+    from tests.helpers import token_for
+
+    services.sandbox.missing = ["pid: host"]  # what start() records on a machine without PID namespaces
+    body = await gql(
+        'mutation($p: ID!) { submitAttempt(input: {patternId: $p, code: "print(1)"}) { attempt { verdict } } }',
+        {"p": "1"}, token=token_for(),
+    )
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["SERVICE_UNAVAILABLE"]
+    ready = await gql.http.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["sandbox"]["status"] == "refusing"

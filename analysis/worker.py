@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    concurrency: int = 1  # analyses run at once by this process (0: none)
-    lease_seconds: float = 60.0  # a dead worker's job is picked up again after this
-    poll_seconds: float = 2.0  # fallback when LISTEN/NOTIFY is unavailable (poolers)
-    max_attempts: int = 3  # a job interrupted this often is failed, not retried
+    """Built from the settings by `app.services` (defaults and meaning: the README's table)."""
+
+    concurrency: int  # analyses run at once by this process (0: none)
+    lease_seconds: float  # a dead worker's job is picked up again after this
+    poll_seconds: float  # fallback when LISTEN/NOTIFY is unavailable (poolers)
+    max_attempts: int  # a job interrupted this often is failed, not retried
 
 
 class AnalysisWorker:

@@ -149,7 +149,7 @@ class Services:
 
     async def close(self) -> None:
         """Close everything that was started, in reverse order; idempotent. Every part is closed
-        even when an earlier one fails to; the first failure is re-raised at the end."""
+        even when another fails to; a failure is re-raised once all of them ran."""
         self.started = False
         stack, self._stack = self._stack, None
         if stack is not None:

@@ -34,14 +34,15 @@ def describe_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
-    """Where the database is and how to pool connections to it (see the README's table)."""
+    """Where the database is and how to pool connections to it; built from the settings by
+    `app.services` (defaults and meaning: the README's table)."""
 
     url: str | None  # None: run the embedded PostgreSQL in `pgdata_dir`
     pgdata_dir: Path
-    pooler_mode: Literal["session", "transaction"] = "session"
-    pool_min: int = 2
-    pool_max: int = 10
-    command_timeout: float = 30.0
+    pooler_mode: Literal["session", "transaction"]
+    pool_min: int
+    pool_max: int
+    command_timeout: float
 
 
 class NotConnected(DependencyUnavailable):

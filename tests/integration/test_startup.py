@@ -4,6 +4,7 @@ an installed wheel carries its migrations."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +83,12 @@ async def test_installed_wheel_applies_every_migration(pg_server_url: str, tmp_p
     empty database with the installed code."""
     dist, venv = tmp_path / "dist", tmp_path / "venv"
     run = lambda *args: subprocess.run(args, check=True, capture_output=True, text=True, timeout=300)  # noqa: E731
+    # From a copy of the sources: setuptools reuses a build/ folder, which could carry stale files.
+    source = tmp_path / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "tests", "bench", ".*cache"))
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-        str(REPO_ROOT))
+        str(source))
     [wheel] = dist.glob("codepatternmaster-*.whl")
     run(sys.executable, "-m", "venv", str(venv))
     python = str(venv / "bin" / "python")

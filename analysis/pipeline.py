@@ -1,8 +1,14 @@
-"""One analysis, stage by stage: execution (the judge), complexity (static analysis),
-explanation (the generative model, streamed; rule-based when no model answers) and feedback.
+"""One analysis in two parts.
 
-Grounding: the verdict and every number come from the judge and the analyser. The model only
-writes prose about those facts; suggestions and hints come from rules over the same facts.
+The grounded part needs no model: the verdict and every number come from the judge and the code
+analyser; the rule-based explanation, suggestions and hints come from rules over those facts. It
+is computed when the analysis is queued (`ground`), in milliseconds, and stored with it, so a
+learner reads it at once whatever the queue holds.
+
+The model's prose is the slow part (`run`, on a worker): the model only writes about the facts,
+streamed token by token after the grounded text, and joins a shared batch with the other
+learners' (inference.batching). Without a model, or when it fails, the grounded part is the
+analysis.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -21,7 +27,7 @@ from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Verdict
 from db import attempts, patterns
 from db.analyses import Analysis
 from db.database import Database
-from inference import ModelService, ModelUnavailable
+from inference import ModelUnavailable
 from judge.judge import Judge, Judgment, reads_input
 from judge.metrics import CodeMetrics, analyze_code
 
@@ -33,12 +39,50 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Event], Awaitable[None]]
 
 
+class TextStream(Protocol):
+    """Text deltas of one reply; `tokens` is set once it has ended."""
+
+    tokens: int
+
+    def __aiter__(self) -> TextStream: ...
+
+    async def __anext__(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Generator(Protocol):
+    """What writes the prose: the in-process model service or a remote model server."""
+
+    @property
+    def generation_model_id(self) -> str: ...
+
+    @property
+    def generation_enabled(self) -> bool: ...
+
+    def stream_generate(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> Any: ...
+
+    def last_confidence(self, stream: object) -> float: ...
+
+
 @dataclass
 class Outcome:
     result: dict[str, Any]
     model_used: str = RULE_BASED
     ai_confidence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Grounded:
+    """The part of an analysis that needs no model, and the facts the model is given."""
+
+    result: dict[str, Any]
+    facts: Facts
+
+    @property
+    def explanation(self) -> str:
+        return str(self.result.get("explanation") or "")
 
 
 def complexity_of(metrics: CodeMetrics) -> dict[str, Any]:
@@ -76,52 +120,37 @@ def judgment_summary(judgment: Judgment) -> dict[str, Any]:
 
 
 class AnalysisPipeline:
-    def __init__(self, db: Database, judge: Judge, models: ModelService | None, max_new_tokens: int) -> None:
-        # models None, or a service with models disabled: rule-based explanations only.
+    def __init__(self, db: Database, judge: Judge, generator: Generator | None, max_new_tokens: int) -> None:
+        # generator None, or one with generation disabled: rule-based explanations only.
         self.db = db
         self.judge = judge
-        self.models = models
+        self.generator = generator
         self.max_new_tokens = max_new_tokens
         self._fallback_logged = False
 
     @property
     def generation_on(self) -> bool:
-        return self.models is not None and self.models.config.models_enabled
+        return self.generator is not None and self.generator.generation_enabled
 
     def model_key(self, kind: AnalysisKind) -> str:
         """What an analysis of this kind is produced with, for reuse of identical requests."""
-        if kind is AnalysisKind.COMPLEXITY or self.models is None or not self.generation_on:
+        if kind is AnalysisKind.COMPLEXITY or self.generator is None or not self.generation_on:
             return RULE_BASED
-        return self.models.generation_model_id
+        return self.generator.generation_model_id
 
-    async def run(self, job: Analysis, publish: Publish) -> Outcome:
-        analysis_id, kind, code = job.id, job.kind, job.code
-        timings: dict[str, float] = {}
+    def needs_model(self, kind: AnalysisKind) -> bool:
+        """Whether anything of this kind waits for a model after the grounded part."""
+        return self.model_key(kind) != RULE_BASED
 
-        async def stage(name: str, delta: str | None = None) -> None:
-            await publish(Event(analysis_id, AnalysisStatus.RUNNING, name, delta))
+    async def judge_code(self, pattern_row: asyncpg.Record, code: str) -> dict[str, Any]:
+        return judgment_summary(await self.judge.judge(patterns.to_pattern_def(pattern_row), code))
 
-        [pattern_row] = await patterns.by_ids(self.db, [job.pattern_id])
-        if pattern_row is None:  # patterns are never deleted (analyses reference them)
-            raise LookupError(f"analysis {analysis_id} names a missing pattern {job.pattern_id}")
+    async def ground(
+        self, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind, judgment: dict[str, Any] | None
+    ) -> Grounded:
+        """The grounded part of an analysis of `code` (judged already, unless kind is COMPLEXITY)."""
         pattern = patterns.to_pattern_def(pattern_row)
-
-        judgment: dict[str, Any] | None = None
-        if kind is not AnalysisKind.COMPLEXITY:
-            started = time.perf_counter()
-            attempt = await attempts.by_id(self.db, job.attempt_id) if job.attempt_id else None
-            if attempt is not None:
-                judgment = judgment_from_attempt(attempt)
-            else:
-                judgment = judgment_summary(await self.judge.judge(pattern, code))
-            timings["execution_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            await stage("execution")
-
-        started = time.perf_counter()
         metrics = await asyncio.to_thread(analyze_code, code)
-        timings["complexity_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        await stage("complexity")
-
         mismatches = judgment["mismatches"] if judgment else []
         facts = Facts(
             pattern_name=pattern.name,
@@ -140,16 +169,10 @@ class AnalysisPipeline:
             complexity_level=metrics.level,
             reads_input=bool(judgment and judgment.get("reads_input")),
         )
-
-        explanation: str | None = None
-        model_used, confidence = RULE_BASED, 0.0
+        explanation = None
         if kind is not AnalysisKind.COMPLEXITY:
-            started = time.perf_counter()
-            explanation, model_used, confidence = await self._explain(facts, kind, stage)
-            timings["explanation_ms"] = round((time.perf_counter() - started) * 1000, 1)
-
+            explanation = rule_based_feedback(facts, kind).explanation.strip()
         suggestions, hints = suggestions_and_hints(facts)
-        await stage("feedback")
         result = {
             "complexity": complexity_of(metrics),
             "explanation": explanation,
@@ -157,23 +180,56 @@ class AnalysisPipeline:
             "hints": hints,
             "judgment": judgment,
         }
+        return Grounded(result, facts)
+
+    async def run(self, job: Analysis, publish: Publish) -> Outcome:
+        """The model's prose on top of the grounded part (computed again here when the job was
+        queued without it). Published: the stages, the grounded text, then the prose as it comes."""
+        analysis_id, kind, code = job.id, job.kind, job.code
+        timings: dict[str, float] = {}
+
+        async def stage(name: str, delta: str | None = None) -> None:
+            await publish(Event(analysis_id, AnalysisStatus.RUNNING, name, delta))
+
+        [pattern_row] = await patterns.by_ids(self.db, [job.pattern_id])
+        if pattern_row is None:  # patterns are never deleted (analyses reference them)
+            raise LookupError(f"analysis {analysis_id} names a missing pattern {job.pattern_id}")
+
+        judgment: dict[str, Any] | None = (job.result or {}).get("judgment")
+        if judgment is None and kind is not AnalysisKind.COMPLEXITY:
+            started = time.perf_counter()
+            attempt = await attempts.by_id(self.db, job.attempt_id) if job.attempt_id else None
+            judgment = judgment_from_attempt(attempt) if attempt else await self.judge_code(pattern_row, code)
+            timings["execution_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        await stage("execution")
+        grounded = await self.ground(pattern_row, code, kind, judgment)
+        await stage("complexity")
+
+        result = dict(grounded.result)
+        model_used, confidence = RULE_BASED, 0.0
+        if kind is not AnalysisKind.COMPLEXITY:
+            started = time.perf_counter()
+            result["explanation"], model_used, confidence, tokens = await self._explain(grounded, kind, stage)
+            timings["explanation_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            timings["generated_tokens"] = tokens
+        await stage("feedback")
         return Outcome(result=result, model_used=model_used, ai_confidence=confidence, timings=timings)
 
     async def _explain(
-        self, facts: Facts, kind: AnalysisKind, stage: Callable[[str, str | None], Awaitable[None]]
-    ) -> tuple[str, str, float]:
-        """The grounded, rule-based summary first (a small model can contradict the facts; the
-        learner reads them before its prose), then the model's explanation as it streams in.
-        The streamed deltas joined are exactly the stored explanation."""
-        grounded = rule_based_feedback(facts, kind).explanation.strip()
-        await stage("explanation", grounded)
-        if self.models is None or not self.generation_on:
-            return grounded, RULE_BASED, 0.0
+        self, grounded: Grounded, kind: AnalysisKind, stage: Callable[[str, str | None], Awaitable[None]]
+    ) -> tuple[str, str, float, int]:
+        """The grounded text first (a small model can contradict the facts; the learner reads them
+        before its prose), then the model's explanation as it streams in. The streamed deltas
+        joined are exactly the stored explanation. Returns (text, model, confidence, tokens)."""
+        text = grounded.explanation
+        await stage("explanation", text)
+        if self.generator is None or not self.generation_on:
+            return text, RULE_BASED, 0.0, 0
         parts: list[str] = []
-        confidence = 0.0
+        confidence, tokens = 0.0, 0
         try:
-            messages = build_messages(facts, kind)
-            async with aclosing(self.models.stream_generate(messages, max_new_tokens=self.max_new_tokens)) as stream:
+            messages = build_messages(grounded.facts, kind)
+            async with aclosing(self.generator.stream_generate(messages, max_new_tokens=self.max_new_tokens)) as stream:
                 async for delta in stream:
                     if not parts:
                         delta = delta.lstrip()
@@ -182,15 +238,16 @@ class AnalysisPipeline:
                         await stage("explanation", "\n\n")
                     parts.append(delta)
                     await stage("explanation", delta)
-            confidence = self.models.last_confidence(stream)
+            confidence = self.generator.last_confidence(stream)
+            tokens = getattr(stream, "tokens", 0)
         except ModelUnavailable as exc:
             self._log_fallback(str(exc))
         except Exception:  # a broken model must not fail the analysis: keep the grounded text, loudly
             log.exception("generation failed; the explanation is the rule-based one")
         model_text = "".join(parts).strip()
         if not model_text:
-            return grounded, RULE_BASED, 0.0
-        return f"{grounded}\n\n{model_text}", self.models.generation_model_id, confidence
+            return text, RULE_BASED, 0.0, tokens
+        return f"{text}\n\n{model_text}", self.generator.generation_model_id, confidence, tokens
 
     def _log_fallback(self, reason: str) -> None:
         if not self._fallback_logged:

@@ -4,6 +4,12 @@ Jobs live in the `analyses` table. A worker claims one under a lease (FOR UPDATE
 so any number of workers in any number of processes share the queue), renews the lease while
 it works, and stores the outcome. A worker that dies leaves a job whose lease runs out; the next
 claim picks it up again. New jobs wake workers through LISTEN/NOTIFY, with polling as a fallback.
+
+Order (db/analyses.py `claim`): watched analyses (a live subscriber) before unwatched ones, then
+oldest first; a learner has at most `per_learner` analyses running. A job's grounded part was
+stored when it was queued; the worker adds the model's prose, which the generation engine batches
+across all of this process's running jobs. A job superseded by the learner's newer submission is
+stopped mid-prose (CANCEL_CHANNEL) and finishes with its grounded part.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class WorkerConfig:
     lease_seconds: float  # a dead worker's job is picked up again after this
     poll_seconds: float  # fallback when LISTEN/NOTIFY is unavailable (poolers)
     max_attempts: int  # a job interrupted this often is failed, not retried
+    per_learner: int  # a learner's jobs running at once, across all workers
 
 
 class AnalysisWorker:
@@ -48,11 +55,15 @@ class AnalysisWorker:
         self.lease_seconds = config.lease_seconds
         self.poll_seconds = config.poll_seconds
         self.max_attempts = config.max_attempts
+        self.per_learner = config.per_learner
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
+        self._running: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
+        self._superseded: set[uuid.UUID] = set()
         self.completed = 0
+        self.superseded = 0
 
     async def start(self) -> None:
         if self.concurrency <= 0:
@@ -63,7 +74,7 @@ class AnalysisWorker:
 
     async def _listen(self) -> None:
         try:
-            self._listener = await analyses.listen_for_new_jobs(self.db, self.wake)
+            self._listener = await analyses.listen(self.db, self.wake, self.cancel)
         except (OSError, asyncpg.PostgresError) as exc:
             # Transaction poolers cannot LISTEN; polling still finds every job.
             log.warning("LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_seconds)
@@ -72,14 +83,23 @@ class AnalysisWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def cancel(self, analysis_id: uuid.UUID) -> None:
+        """Stop the model's prose for a job this process runs (superseded); ignored otherwise."""
+        task = self._running.get(analysis_id)
+        if task is not None and not task.done():
+            self._superseded.add(analysis_id)
+            task.cancel()
+
     def readiness(self) -> dict[str, object]:
         running = sum(not t.done() for t in self._tasks)
-        return {"workers": running, "listening": self._listener is not None, "completed": self.completed}
+        return {"workers": running, "listening": self._listener is not None, "completed": self.completed,
+                "running": len(self._running), "superseded": self.superseded}
 
     async def _loop(self) -> None:
         while True:
             try:
-                job = await analyses.claim(self.db, self.worker_id, self.lease_seconds, self.max_attempts)
+                job = await analyses.claim(self.db, self.worker_id, self.lease_seconds, self.max_attempts,
+                                           self.per_learner)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -88,8 +108,10 @@ class AnalysisWorker:
                 await asyncio.sleep(self.poll_seconds)
             if job is None:
                 self._wake.clear()
+                # Listening, new jobs wake us; the poll only finds dead workers' expired leases.
+                idle = self.poll_seconds if self._listener is None else max(self.poll_seconds, self.lease_seconds / 2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), idle)
                 continue
             try:
                 await self._process(job)
@@ -106,23 +128,33 @@ class AnalysisWorker:
         heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
         status, error = AnalysisStatus.DONE, None
         outcome: Outcome | None = None
+        run = asyncio.create_task(self.pipeline.run(job, self.bus.publish), name=f"analysis-{analysis_id}")
+        self._running[analysis_id] = run
         try:
-            outcome = await self.pipeline.run(job, self.bus.publish)
+            outcome = await run
         except asyncio.CancelledError:
-            heartbeat.cancel()
-            await self._release(analysis_id)
-            raise
+            if analysis_id not in self._superseded or not run.cancelled():
+                # This worker is shutting down: hand the job back at once.
+                heartbeat.cancel()
+                run.cancel()
+                await self._release(analysis_id)
+                raise
+            # Superseded: the prose is not wanted any more; the grounded part stands.
+            self.superseded += 1
+            outcome = Outcome(result=job.result or {}, timings={"superseded": 1.0})
         except Exception:
             log.exception("analysis %s failed", analysis_id)
             status, error = AnalysisStatus.FAILED, "The analysis failed unexpectedly."
         finally:
             heartbeat.cancel()
+            self._running.pop(analysis_id, None)
+            self._superseded.discard(analysis_id)
         stored = await analyses.finish(
             self.db,
             analysis_id,
             self.worker_id,
             status=status,
-            result=outcome.result if outcome else None,
+            result=outcome.result if outcome else job.result,
             model_used=outcome.model_used if outcome else RULE_BASED,
             ai_confidence=outcome.ai_confidence if outcome else 0.0,
             error=error,

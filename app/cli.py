@@ -4,27 +4,120 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings, load_settings
 
 from .logging import configure_logging
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+log = logging.getLogger(__name__)
+
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "ws_ping_interval": 20,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.web_workers <= 1:
+        from .server import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    _serve_processes(settings, options)
+
+
+def _serve_processes(settings: Settings, options: dict[str, Any]) -> None:
+    """`serve --workers N`: N uvicorn processes on one socket. Each child builds its own Settings
+    from the environment, so command-line values travel as environment variables."""
+    import uvicorn
+
+    os.environ["HOST"], os.environ["PORT"] = settings.host, str(settings.port)
+    os.environ["WEB_WORKERS"] = str(settings.web_workers)
+    # Children starting together would race to create the development secret (one of them would
+    # read it half written): create it here first, so they all read the same one.
+    from .auth import load_or_create_dev_secret
+
+    load_or_create_dev_secret(settings.supabase_jwt_secret, settings.jwt_secret_file)
+    embedded = None
+    if settings.database_url is None:
+        # One embedded server for all children, owned by this parent (children would each try to
+        # own and stop it): started first, its URL handed down, stopped when the children are gone.
+        from db.embedded import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.pgdata_dir)
+        os.environ["DATABASE_URL"] = embedded.start()
+    if settings.event_bus == "memory" or settings.database_pooler_mode == "transaction":
+        log.warning("%d API processes with in-process analysis events: a subscriber sees live progress "
+                    "only for analyses its own process runs (EVENT_BUS, docs/DEPLOYMENT.md)", settings.web_workers)
+    log.info("serving with %d API processes on %s:%d", settings.web_workers, settings.host, settings.port)
+    try:
+        uvicorn.run("app.cli:app_from_environment", factory=True, workers=settings.web_workers, **options)
+    finally:
+        if embedded is not None:
+            del os.environ["DATABASE_URL"]
+            embedded.stop()
+
+
+def app_from_environment() -> Starlette:
+    """The ASGI app of one `serve --workers N` child (uvicorn calls this factory in each)."""
     from .server import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        ws_ping_interval=20,
-        timeout_graceful_shutdown=10,
-    )
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> None:
+    """Run analysis workers (with the database, models, sandbox and event bus they use) and no
+    HTTP server, until SIGTERM or SIGINT; unfinished jobs then go back to the queue."""
+    if settings.database_url is None:
+        # The embedded server lives in DATA_DIR and is owned by the process that started it; a
+        # worker would start a second owner (or stop the API's database when it exits). Workers
+        # exist to share a server's database, so they must be told where it is.
+        sys.exit("codepattern worker needs DATABASE_URL: the database the API processes use "
+                 "(with the embedded database, run `codepattern serve` with ANALYSIS_WORKERS > 0 instead)")
+    if settings.analysis_workers < 1:
+        sys.exit("codepattern worker needs at least one analysis worker (--concurrency N or ANALYSIS_WORKERS)")
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from db.database import describe_url
+
+    from .services import Services
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    assert settings.database_url is not None
+    log.info("codepattern worker: %d analysis worker(s) on %s, event bus %s", settings.analysis_workers,
+             describe_url(settings.database_url), settings.event_bus)
+    services = Services.create(settings)
+    await services.start()
+    try:
+        if not services.sandbox.ready:
+            log.warning("the sandbox refuses to judge here (SANDBOX_REQUIRE=%s): analyses that need a run fail",
+                        settings.sandbox_require)
+        log.info("codepattern worker ready; SIGTERM or SIGINT stops it")
+        await stop.wait()
+        log.info("stopping: unfinished analyses go back to the queue")
+    finally:
+        await services.close()
+    log.info("codepattern worker stopped")
 
 
 def _with_database(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
@@ -92,7 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="run the API server (GraphiQL at /graphql)")
     p.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    p.add_argument("--workers", type=int, help="API processes (default: WEB_WORKERS or 1); >1 shares one database")
     p.set_defaults(run=serve)
+
+    p = commands.add_parser("worker", help="run analysis workers only, no HTTP (needs DATABASE_URL)")
+    p.add_argument("--concurrency", type=int, help="analyses run at once (default: ANALYSIS_WORKERS)")
+    p.set_defaults(run=worker)
 
     p = commands.add_parser("migrate", help="apply pending SQL migrations")
     p.set_defaults(run=migrate)
@@ -114,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Command-line flags override the environment; the settings object is never mutated.
-    overrides = {name: value for name in ("host", "port") if (value := getattr(args, name, None))}
+    flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers"}
+    overrides = {setting: value for flag, setting in flags.items() if (value := getattr(args, flag, None)) is not None}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
     args.run(args, settings)

@@ -85,6 +85,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         report.update(services.readiness())
         # A sandbox that refuses to judge (strict, a layer missing) makes the whole API not ready.
         ready = ready and services.sandbox.ready
+        # Nor is a replica whose models are still loading at start (a GGUF conversion takes tens of
+        # seconds): the load balancer waits. Once the preload ends, loaded or failed, it serves.
+        if services.preload_state == "loading":
+            report["reason"] = "models loading"
+            ready = False
         report["status"] = "ready" if ready else "unavailable"
         return JSONResponse(report, status_code=200 if ready else 503)
 

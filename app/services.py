@@ -9,17 +9,22 @@ and `close()` closes all of it even when one part fails to close.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Literal
 
-from analysis.events import InProcessEventBus
+from analysis.events import InProcessEventBus, PostgresEventBus, make_event_bus
 from analysis.pipeline import AnalysisPipeline
 from analysis.worker import AnalysisWorker, WorkerConfig
 from core.settings import Settings
 from db.database import Database, DatabaseConfig
 from db.seed import migrate_and_seed
-from inference import InferenceConfig, ModelService
+from inference import InferenceConfig, ModelService, RemoteGenerationConfig, RemoteGenerator
+from inference.loading import Kind
 from judge.judge import Judge
 from sandbox import Sandbox, SandboxLimits
 from usecases.search import PatternSearch
@@ -64,6 +69,29 @@ def inference_config(settings: Settings) -> InferenceConfig:
         embed_max_wait_ms=settings.embed_max_wait_ms,
         generation_max_new_tokens=settings.generation_max_new_tokens,
         generation_context_tokens=settings.generation_context_tokens,
+        generation_max_batch=settings.generation_max_batch,
+        generation_batch_wait_ms=settings.generation_batch_wait_ms,
+        generation_max_prompt_tokens=settings.generation_max_prompt_tokens,
+        generation_nice=settings.generation_nice,
+        weights_cache_dir=settings.model_cache_dir if settings.model_cache else None,
+    )
+
+
+def remote_generation_config(settings: Settings) -> RemoteGenerationConfig:
+    """GENERATION_BACKEND=openai: the model server's config; refuses to start without its URL and model."""
+    missing = [name for name, value in (("GENERATION_API_URL", settings.generation_api_url),
+                                        ("GENERATION_API_MODEL", settings.generation_api_model))
+               if not (value and value.strip())]
+    if missing:
+        raise ValueError(f"GENERATION_BACKEND=openai needs {' and '.join(missing)} "
+                         "(the server's API root, e.g. http://vllm:8000/v1, and the model name it serves)")
+    key = settings.generation_api_key
+    return RemoteGenerationConfig(
+        base_url=(settings.generation_api_url or "").strip(),
+        api_key=key.get_secret_value() if key is not None else None,
+        model=(settings.generation_api_model or "").strip(),
+        timeout_seconds=settings.generation_api_timeout_seconds,
+        max_new_tokens=settings.generation_max_new_tokens,
     )
 
 
@@ -73,6 +101,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         lease_seconds=settings.analysis_lease_seconds,
         poll_seconds=settings.analysis_poll_seconds,
         max_attempts=settings.analysis_max_attempts,
+        per_learner=settings.analysis_per_learner,
     )
 
 
@@ -84,23 +113,30 @@ class Services:
     sandbox: Sandbox
     judge: Judge
     models: ModelService
-    bus: InProcessEventBus
+    # What writes the explanations: the ModelService itself, or a model server (GENERATION_BACKEND=openai).
+    generator: ModelService | RemoteGenerator
+    bus: InProcessEventBus | PostgresEventBus
     pipeline: AnalysisPipeline
     worker: AnalysisWorker
     search: PatternSearch
     submissions: Submissions
     started: bool = False
     _stack: AsyncExitStack | None = field(default=None, repr=False)
+    # MODELS_PRELOAD: the background load started by start(); None when preload is off.
+    _preload_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        # First: a bad GENERATION_API_* setting fails before anything is opened.
+        remote = remote_generation_config(settings) if settings.generation_backend == "openai" else None
         db = Database(database_config(settings))
         sandbox = Sandbox(sandbox_limits(settings), workers=settings.sandbox_workers,
                           require=settings.sandbox_require)
         judge = Judge(sandbox, max_code_chars=settings.max_code_chars)
         models = ModelService(inference_config(settings))
-        bus = InProcessEventBus()
-        pipeline = AnalysisPipeline(db, judge, models, settings.generation_max_new_tokens)
+        generator = RemoteGenerator(remote) if remote is not None else models  # embeddings stay local
+        bus = make_event_bus(db, settings.event_bus, settings.database_pooler_mode)
+        pipeline = AnalysisPipeline(db, judge, generator, settings.generation_max_new_tokens)
         worker = AnalysisWorker(db, pipeline, bus, worker_config(settings))
         secret = load_or_create_dev_secret(settings.supabase_jwt_secret, settings.jwt_secret_file)
         return cls(
@@ -110,12 +146,13 @@ class Services:
             sandbox=sandbox,
             judge=judge,
             models=models,
+            generator=generator,
             bus=bus,
             pipeline=pipeline,
             worker=worker,
             search=PatternSearch(db, models),
             submissions=Submissions(
-                db, judge, pipeline, max_code_chars=settings.max_code_chars, on_queued=worker.wake
+                db, pipeline, bus, max_code_chars=settings.max_code_chars, on_queued=worker.wake
             ),
         )
 
@@ -123,28 +160,73 @@ class Services:
         """Open every part in order; on any failure close what was opened, then re-raise."""
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.models.aclose)  # its threads exist from creation
+            if self.generator is not self.models:
+                stack.push_async_callback(self.generator.aclose)
             stack.push_async_callback(self.sandbox.aclose)
             await self.sandbox.start()  # logs the isolation it achieved
             stack.push_async_callback(self.db.close)
             await self.db.connect()
             await migrate_and_seed(self.db, "if-empty" if self.settings.seed_on_start else "never")
             status = self.models.status()
+            preload = self.settings.models_enabled and self.settings.models_preload
             log.info(
-                "models (loaded on first use): embedding %s, generation %s",
+                "models (%s): embedding %s, generation %s",
+                "loading in the background" if preload else "loaded on first use",
                 status.get("embedding", {}).get("model"),
                 status.get("generation", {}).get("model"),
             )
+            if preload:
+                # Not awaited: start-up goes on, /readyz says "models loading" until it ends.
+                self._preload_task = asyncio.get_running_loop().create_task(
+                    self._preload_models(), name="models-preload")
+                # Cancelled before models.aclose (pushed first, closed last).
+                stack.push_async_callback(self._stop_preload)
+            # Closed after the workers (their last events still go out), before the pool.
+            stack.push_async_callback(self.bus.aclose)
+            await self.bus.start()
             stack.push_async_callback(self.worker.aclose)
             await self.worker.start()
             self._stack = stack.pop_all()
         self.started = True
 
+    async def _preload_models(self) -> None:
+        # A remote generation server loads its own model: only the embedding model is ours then.
+        kinds: tuple[Kind, ...] = ("embedding", "generation") if self.generator is self.models else ("embedding",)
+        started = time.perf_counter()
+        try:
+            await self.models.preload(kinds)
+        except Exception:
+            # Whatever went wrong, requests still get the rule-based fallback or a load on first use.
+            log.exception("models: background load failed")
+            return
+        status = self.models.status()
+        log.info("models: background load finished in %.1f s (%s)", time.perf_counter() - started,
+                 ", ".join(f"{kind} {status[kind]['state']}" for kind in kinds))
+
+    async def _stop_preload(self) -> None:
+        task, self._preload_task = self._preload_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def preload_state(self) -> Literal["off", "loading", "done"]:
+        """MODELS_PRELOAD's progress. "done" whether the models loaded or failed: a failed model
+        means the rule-based fallback, which still serves."""
+        task = self._preload_task
+        if task is None:
+            return "off"
+        return "done" if task.done() else "loading"
+
     def readiness(self) -> dict[str, object]:
         """Extra facts for /readyz."""
         return {
             "sandbox": self.sandbox.report(),
-            "models": self.models.status(),
+            "models": {**self.models.status(), "preload": self.preload_state},
+            **({"generation_server": self.generator.status()} if self.generator is not self.models else {}),
             "analysis": self.worker.readiness(),
+            "events": self.bus.readiness(),
         }
 
     async def close(self) -> None:
@@ -156,3 +238,4 @@ class Services:
             await stack.aclose()
         else:  # never started (or a failed start already closed everything): the model threads
             await self.models.aclose()
+            await self.generator.aclose()  # idempotent; the ModelService itself when local

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     embed_max_wait_ms: float = 5.0
     generation_max_new_tokens: int = 160
     generation_context_tokens: int = 2048
+    # Load both models in the background as the server starts (/readyz says when they are in);
+    # off: each loads on first use.
+    models_preload: bool = True
+    # Keep the dequantised weights of a GGUF checkpoint as safetensors under data_dir/model-cache,
+    # keyed by the file's hash and the library versions, so a restart skips the conversion.
+    model_cache: bool = True
+    # Batched generation: concurrent analyses share the model, stepping together (docs/DESIGN.md).
+    generation_max_batch: int = 8  # sequences stepped together; more wait for a free place
+    generation_batch_wait_ms: float = 30.0  # a newcomer waits this long for company before its prefill
+    generation_max_prompt_tokens: int = 1024  # longer prompts are shortened (the code first)
+    # Niceness of the generation thread (Linux): the judge and the API go before the model for CPU.
+    generation_nice: int = 10
+    # local: the in-process model above. openai: an OpenAI-compatible server (vLLM, TGI, llama.cpp
+    # server) at generation_api_url, streamed the same way.
+    generation_backend: Literal["local", "openai"] = "local"
+    generation_api_url: str | None = None  # e.g. http://vllm:8000/v1
+    generation_api_key: SecretStr | None = None
+    generation_api_model: str | None = None  # the model name the server knows
+    generation_api_timeout_seconds: float = 30.0
 
     # --- Sandbox ---
     sandbox_cpu_seconds: float = 2.0
@@ -73,15 +92,27 @@ class Settings(BaseSettings):
     sandbox_require: Literal["strict", "degraded"] = "strict"
 
     # --- Analysis jobs ---
-    analysis_workers: int = 1  # analyses run at once in this process (0: this process runs none)
+    # Analyses run at once by this process (0: none, e.g. API replicas beside `codepattern worker`).
+    # Their model prose shares one batch, so this is about generation_max_batch.
+    analysis_workers: int = 8
+    analysis_per_learner: int = 1  # a learner's analyses running at once; the rest wait their turn
     analysis_max_attempts: int = 3  # a job interrupted this often is failed, not retried
     analysis_lease_seconds: float = 60.0  # a dead worker's job is picked up again after this
     analysis_poll_seconds: float = 2.0  # fallback when LISTEN/NOTIFY is unavailable (poolers)
     max_code_chars: int = 20_000
+    # How analysis events reach subscribers. memory: this process only. postgres: LISTEN/NOTIFY,
+    # so any API process streams what any worker runs. auto: postgres unless the pooler cannot LISTEN.
+    event_bus: Literal["auto", "memory", "postgres"] = "auto"
+    # API processes run by `codepattern serve` (uvicorn workers); >1 needs a shared database.
+    web_workers: int = 1
 
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "model-cache"
 
     @property
     def jwt_secret_file(self) -> Path:

@@ -21,6 +21,13 @@ ANALYSIS_COLUMNS = """
     ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings
 """
 NEW_JOB_CHANNEL = "analysis_jobs"
+# Payload: the id of a running analysis whose model prose is no longer wanted (superseded).
+CANCEL_CHANNEL = "analysis_cancel"
+# Claims take this transaction-level advisory lock, so the per-learner running count they check
+# cannot be raced by another worker's claim (claims are rare and take milliseconds).
+_CLAIM_LOCK = 0x616E616C  # "anal"
+# A subscriber refreshes `watched_at` every few seconds; older than this, nobody is watching.
+WATCHED_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +75,15 @@ class AnalysisRequest:
     code_sha256: str
     model_key: str
     attempt_id: int | None = None
+    # The grounded part (judgment, complexity, rule-based explanation, hints), known at once.
+    grounded: dict[str, Any] | None = None
+    # True when nothing is left for a model to add: the analysis is DONE as it is stored.
+    final: bool = False
 
 
 async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
-    """A new analysis: a copy of an identical finished one when there is one, else a queued job."""
+    """A new analysis: a copy of an identical finished one when there is one; else, stored with
+    its grounded part, DONE when that is all there is to it, or queued for the model's prose."""
     reusable = await conn.fetchrow(
         """
         SELECT result, model_used, ai_confidence FROM analyses
@@ -92,14 +104,26 @@ async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
             reusable["result"], reusable["model_used"], reusable["ai_confidence"],
         )
-    else:
+    elif req.final:
         row = await conn.fetchrow(
             f"""
-            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, model_key,
+                                  result, model_used, started_at, completed_at)
+            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $7, now(), now())
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
+            req.grounded,
+        )
+    else:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            RETURNING {ANALYSIS_COLUMNS}
+            """,
+            req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
+            req.grounded,
         )
         # Delivered at commit: workers in other processes wake up at once.
         await conn.execute(f"NOTIFY {NEW_JOB_CHANNEL}")
@@ -118,32 +142,83 @@ async def by_id(db: Database | Connection, analysis_id: uuid.UUID) -> Analysis |
     return _analysis_or_none(await db.fetchrow(f"SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = $1", analysis_id))
 
 
-async def claim(db: Database, worker_id: str, lease_seconds: float, max_attempts: int) -> Analysis | None:
-    """Take the oldest runnable job: queued, or running under a lease that ran out (its worker
-    died). Jobs that have used up their attempts are failed instead of retried forever."""
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    finished: list[uuid.UUID]  # were queued: now DONE with their grounded part only
+    running: list[uuid.UUID]  # a worker is told to stop their model prose (CANCEL_CHANNEL)
+
+
+async def supersede(conn: Connection, newer: Analysis) -> Superseded:
+    """The learner's unfinished analyses of the same pattern and kind give way to `newer`: their model
+    prose would explain code the learner has already changed. Queued ones finish at once with
+    their grounded part; running ones are cancelled through their worker. In the caller's
+    transaction (notifications go out at commit)."""
+    rows = await conn.fetch(
+        """
+        UPDATE analyses SET superseded_by = $1,
+               status = CASE WHEN status = 'QUEUED' THEN 'DONE' ELSE status END,
+               completed_at = CASE WHEN status = 'QUEUED' THEN now() ELSE completed_at END,
+               model_used = CASE WHEN status = 'QUEUED' THEN 'rule-based' ELSE model_used END,
+               timings = timings || jsonb_build_object('superseded_by', $1::text)
+        WHERE learner_id = $2 AND pattern_id = $3 AND kind = $4 AND id <> $1 AND superseded_by IS NULL
+          AND status IN ('QUEUED', 'RUNNING') AND result IS NOT NULL
+        RETURNING id, status
+        """,
+        newer.id, newer.learner_id, newer.pattern_id, newer.kind,
+    )
+    running = [row["id"] for row in rows if row["status"] == "RUNNING"]
+    for analysis_id in running:
+        await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(analysis_id))
+    return Superseded([row["id"] for row in rows if row["status"] == "DONE"], running)
+
+
+async def mark_watched(db: Database | Connection, analysis_id: uuid.UUID) -> None:
+    """A live subscriber is waiting for this analysis: claims take it before unwatched ones."""
+    await db.execute(
+        "UPDATE analyses SET watched_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')", analysis_id
+    )
+
+
+async def is_superseded(db: Database, analysis_id: uuid.UUID) -> bool:
+    return bool(await db.fetchval("SELECT superseded_by IS NOT NULL FROM analyses WHERE id = $1", analysis_id))
+
+
+async def claim(
+    db: Database, worker_id: str, lease_seconds: float, max_attempts: int, per_learner: int
+) -> Analysis | None:
+    """Take the next runnable job: queued, or running under a lease that ran out (its worker
+    died). Watched jobs go first, then the oldest; a learner with `per_learner` jobs running
+    waits. Jobs that have used up their attempts are failed instead of retried forever."""
     async with db.transaction() as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK)
+        # statement_timestamp(), not now(): the transaction may have waited for the lock above.
         await conn.execute(
             """
             UPDATE analyses SET status = 'FAILED', completed_at = now(), lease_until = NULL,
                    error = 'analysis was interrupted too many times'
-            WHERE status = 'RUNNING' AND lease_until < now() AND job_attempts >= $1
+            WHERE status = 'RUNNING' AND lease_until < statement_timestamp() AND job_attempts >= $1
             """,
             max_attempts,
         )
         row = await conn.fetchrow(
             f"""
             UPDATE analyses SET status = 'RUNNING', started_at = now(), job_attempts = job_attempts + 1,
-                   worker_id = $1, lease_until = now() + make_interval(secs => $2)
+                   worker_id = $1, lease_until = statement_timestamp() + make_interval(secs => $2)
             WHERE id = (
-                SELECT id FROM analyses
-                WHERE status = 'QUEUED' OR (status = 'RUNNING' AND lease_until < now())
-                ORDER BY created_at
+                SELECT a.id FROM analyses a
+                WHERE (a.status = 'QUEUED'
+                       OR (a.status = 'RUNNING' AND a.lease_until < statement_timestamp() AND a.job_attempts < $5))
+                  AND (SELECT count(*) FROM analyses r
+                       WHERE r.learner_id = a.learner_id AND r.status = 'RUNNING'
+                         AND r.lease_until >= statement_timestamp()) < $3
+                ORDER BY (a.watched_at > statement_timestamp() - make_interval(secs => $4)) IS TRUE DESC,
+                         a.created_at
                 FOR UPDATE SKIP LOCKED
                 LIMIT 1
             )
             RETURNING {ANALYSIS_COLUMNS}
             """,
-            worker_id, lease_seconds,
+            worker_id, lease_seconds, max(1, per_learner), WATCHED_SECONDS, max_attempts,
         )
     return _analysis_or_none(row)
 
@@ -177,7 +252,7 @@ async def finish(
     row = await db.fetchrow(
         f"""
         UPDATE analyses SET status = $3, result = $4, model_used = $5, ai_confidence = $6, error = $7,
-               timings = $8, completed_at = now(), lease_until = NULL
+               timings = timings || $8, completed_at = now(), lease_until = NULL
         WHERE id = $1 AND worker_id = $2 AND status = 'RUNNING'
         RETURNING {ANALYSIS_COLUMNS}
         """,
@@ -197,12 +272,21 @@ async def release(db: Database, analysis_id: uuid.UUID, worker_id: str) -> None:
     )
 
 
-async def listen_for_new_jobs(db: Database, on_new_job: Callable[[], None]) -> asyncpg.Connection:
-    """A dedicated connection that calls `on_new_job` whenever a job is queued (any process).
-    The caller closes it. Fails where LISTEN is unavailable (transaction poolers)."""
+async def listen(
+    db: Database, on_new_job: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
+) -> asyncpg.Connection:
+    """A dedicated connection that calls `on_new_job` whenever a job is queued and `on_cancel`
+    when a running one is superseded (from any process). The caller closes it. Fails where
+    LISTEN is unavailable (transaction poolers)."""
     conn = await db.dedicated_connection()
+
+    def cancelled(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if (analysis_id := parse_id(payload)) is not None:
+            on_cancel(analysis_id)
+
     try:
         await conn.add_listener(NEW_JOB_CHANNEL, lambda *_: on_new_job())
+        await conn.add_listener(CANCEL_CHANNEL, cancelled)
     except BaseException:
         await conn.close()
         raise

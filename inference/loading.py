@@ -7,15 +7,20 @@ exactly the loading and prompt code the server uses.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import json
 import logging
+import os
 import re
+import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -154,6 +159,7 @@ class GenerationBundle:
     context_tokens: int  # prompt + new tokens must fit in this
     pad_token_id: int | None
     tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)  # as in EmbeddingBundle
+    from_cache: bool = False  # weights came from the GGUF weight cache rather than the GGUF itself
 
 
 def _parameter_count(model: torch.nn.Module) -> str:
@@ -193,10 +199,20 @@ def load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle
         return _load_embedding(source, device)
 
 
-def load_generation(source: ModelSource, device: torch.device, context_tokens: int) -> GenerationBundle:
-    """Tokenizer and causal LM (blocking). GGUF checkpoints are dequantised to floats by transformers."""
+def load_generation(
+    source: ModelSource,
+    device: torch.device,
+    context_tokens: int,
+    weights_cache_dir: Path | None = None,
+    *,
+    cache_versions: dict[str, str] | None = None,
+) -> GenerationBundle:
+    """Tokenizer and causal LM (blocking). GGUF checkpoints are dequantised to floats by transformers;
+    with ``weights_cache_dir`` the dequantised weights are kept there and later loads read them
+    (see :func:`cache_ingredients`). ``cache_versions`` replaces the library versions in the cache
+    key (tests)."""
     with _LOAD_LOCK:
-        return _load_generation(source, device, context_tokens)
+        return _load_generation(source, device, context_tokens, weights_cache_dir, cache_versions)
 
 
 def _load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle:
@@ -221,34 +237,252 @@ def _load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundl
     return EmbeddingBundle(model, tokenizer, device, max_length, dim, input_names)
 
 
-def _load_generation(source: ModelSource, device: torch.device, context_tokens: int) -> GenerationBundle:
+def _generation_dtype(source: ModelSource, device: torch.device) -> Any:
+    if device.type == "cuda":
+        # GGUF dequantises to float32; half precision halves memory and is what GPUs are fast at.
+        if source.gguf_file:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return "auto"
+    return torch.float32  # bf16/fp16 matmuls are slow or missing on most CPUs
+
+
+def _load_generation(
+    source: ModelSource,
+    device: torch.device,
+    context_tokens: int,
+    weights_cache_dir: Path | None,
+    cache_versions: dict[str, str] | None,
+) -> GenerationBundle:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if source.error:
         raise ModelSourceError(source.error)
-    extra: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-    if device.type == "cuda":
-        # GGUF dequantises to float32; half precision halves memory and is what GPUs are fast at.
-        if source.gguf_file:
-            dtype: Any = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = "auto"
-    else:
-        dtype = torch.float32  # bf16/fp16 matmuls are slow or missing on most CPUs
+    dtype = _generation_dtype(source, device)
     started = time.perf_counter()
-    what = f"{source.location}/{source.gguf_file}" if source.gguf_file else source.location
-    log.info("generation: loading tokenizer from %s", what)
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
-    log.info("generation: loading weights (%.1f s)", time.perf_counter() - started)
-    model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
+    entry = _cache_entry(source, dtype, weights_cache_dir, cache_versions)
+    loaded = _load_cached(entry, dtype) if entry is not None else None
+    from_cache = loaded is not None
+    if loaded is not None:
+        tokenizer, model = loaded
+    else:
+        extra: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+        what = f"{source.location}/{source.gguf_file}" if source.gguf_file else source.location
+        log.info("generation: loading tokenizer from %s", what)
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
+        log.info("generation: loading weights (%.1f s)", time.perf_counter() - started)
+        model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
+        if entry is not None:
+            _write_entry(entry, tokenizer, model)  # before .to(device): saves from CPU memory
     model.to(device).eval()  # pyright: ignore[reportArgumentType]  (transformers' stubs)
     positions = getattr(model.config, "max_position_embeddings", None)
     if isinstance(positions, int) and positions > 0:
         context_tokens = min(context_tokens, positions)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    log.info("generation: %s ready (%s, context %d tokens)", source.model_id, _parameter_count(model),
-             context_tokens)
-    return GenerationBundle(model, tokenizer, device, context_tokens, pad)
+    log.info("generation: %s ready (%s, context %d tokens%s, %.1f s)", source.model_id,
+             _parameter_count(model), context_tokens, ", cached weights" if from_cache else "",
+             time.perf_counter() - started)
+    return GenerationBundle(model, tokenizer, device, context_tokens, pad, from_cache=from_cache)
+
+
+# --------------------------------------------------------------------------- GGUF weight cache
+#
+# transformers dequantises a GGUF checkpoint tensor by tensor in Python on every load (about 20 s
+# for SmolLM2-135M on two cores). The result is saved once with save_pretrained (safetensors) and
+# read back in about a second. One folder per entry, named after a hash of the key's ingredients;
+# it appears complete or not at all (written under a temporary name, then renamed).
+
+CACHE_FORMAT = "1"  # bump when the entry layout changes
+_ENTRY_INFO = "cache-entry.json"
+_HASH_MEMO_DIR = ".hashes"
+_TEMP_PREFIX = ".tmp-"
+_STALE_TEMP_SECONDS = 3600.0  # a temporary folder this old belongs to a process that died writing it
+
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    folder: Path
+    gguf: Path
+    ingredients: dict[str, str]
+
+
+def library_versions() -> dict[str, str]:
+    """The versions whose change may change dequantisation or the saved format."""
+    import transformers
+
+    return {"transformers": transformers.__version__, "torch": torch.__version__}
+
+
+def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
+    """The file's sha256, read in 1 MiB chunks. With ``memo_dir`` the digest is remembered per
+    (path, size, mtime_ns, inode) so restarts do not reread a multi-gigabyte checkpoint."""
+    stat = path.stat()
+    fingerprint = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                   "inode": stat.st_ino}
+    memo = None
+    if memo_dir is not None:
+        memo = memo_dir / (hashlib.sha256(fingerprint["path"].encode()).hexdigest()[:24] + ".json")
+        try:
+            remembered = json.loads(memo.read_text())
+            if isinstance(remembered, dict) and remembered.get("fingerprint") == fingerprint:
+                return str(remembered["sha256"])
+        except (OSError, ValueError, KeyError):
+            pass  # no memo yet, or an unreadable one: hash the file
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    if memo is not None:
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            temp = memo.with_name(f"{memo.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            temp.write_text(json.dumps({"fingerprint": fingerprint, "sha256": value}))
+            os.replace(temp, memo)
+        except OSError as exc:
+            log.debug("could not remember the hash of %s: %s", path, exc)
+    return value
+
+
+def cache_ingredients(gguf: Path, dtype: Any, versions: dict[str, str], memo_dir: Path | None = None) -> dict[str, str]:
+    """What a cache entry depends on: the GGUF's content, the libraries that dequantise and save
+    it, the dtype the weights were converted to and the entry layout."""
+    return {
+        "format": CACHE_FORMAT,
+        "gguf_sha256": file_sha256(gguf, memo_dir),
+        "dtype": str(dtype),
+        **{name: str(value) for name, value in sorted(versions.items())},
+    }
+
+
+def _cache_entry(
+    source: ModelSource, dtype: Any, cache_dir: Path | None, versions: dict[str, str] | None
+) -> _CacheEntry | None:
+    """The entry for this source, or None when it is not cached: no cache configured, a plain
+    Hugging Face folder (already fast), or a GGUF that is not a local file (a Hub id)."""
+    if cache_dir is None or not source.gguf_file:
+        return None
+    gguf = Path(source.location) / source.gguf_file
+    if not gguf.is_file():
+        return None
+    try:
+        ingredients = cache_ingredients(gguf, dtype, versions or library_versions(), cache_dir / _HASH_MEMO_DIR)
+    except OSError as exc:
+        log.warning("generation: weight cache skipped, cannot hash %s: %s", gguf, short_error(exc))
+        return None
+    key = hashlib.sha256(json.dumps(ingredients, sort_keys=True).encode()).hexdigest()[:20]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", gguf.stem)[:80]
+    return _CacheEntry(cache_dir / f"{stem}-{key}", gguf, ingredients)
+
+
+def _load_cached(entry: _CacheEntry, dtype: Any) -> tuple[Any, Any] | None:
+    """Tokenizer and model from a complete entry; None when there is none. An entry that cannot
+    be used is logged and removed: the caller loads the GGUF and writes it again."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not entry.folder.is_dir():
+        return None
+    log.info("generation: loading cached weights from %s", entry.folder)
+    try:
+        info = json.loads((entry.folder / _ENTRY_INFO).read_text())
+        if info.get("ingredients") != entry.ingredients:
+            raise ValueError("its key does not match the GGUF")
+        # A file cut short (disk full, crash before the data reached the disk) is caught here
+        # rather than as an obscure safetensors error, or not at all.
+        for name, size in info.get("files", {}).items():
+            actual = (entry.folder / name).stat().st_size
+            if actual != size:
+                raise ValueError(f"{name} is {actual} bytes, expected {size}")
+        tokenizer = AutoTokenizer.from_pretrained(entry.folder)
+        model, loading_info = cast(tuple[Any, dict[str, Any]], AutoModelForCausalLM.from_pretrained(
+            entry.folder, dtype=dtype, output_loading_info=True))
+        # from_pretrained fills missing weights with random values and only warns.
+        problems = {k: v for k, v in loading_info.items() if v and k != "unexpected_keys"}
+        if problems:
+            raise ValueError(f"incomplete weights: {problems}")
+        return tokenizer, model
+    except Exception as exc:
+        log.warning("generation: cached weights in %s are unusable (%s); removing them and loading the GGUF",
+                    entry.folder, short_error(exc))
+        _remove_tree(entry.folder)
+        return None
+
+
+def _write_entry(entry: _CacheEntry, tokenizer: Any, model: Any) -> None:
+    """Save the dequantised model and its tokenizer as a new entry. Never raises: without a cache
+    the server still works, only its next start is slower."""
+    started = time.perf_counter()
+    cache_dir = entry.folder.parent
+    temp = cache_dir / f"{_TEMP_PREFIX}{entry.folder.name}-{os.getpid()}-{secrets.token_hex(4)}"
+    quantizer = getattr(model, "hf_quantizer", None)
+    if getattr(quantizer, "packed_modules", None) or not all(p.is_floating_point() for p in model.parameters()):
+        # transformers kept the GGUF blocks packed (the `kernels` package): nothing was dequantised.
+        log.info("generation: weights kept in GGUF blocks; not caching them")
+        return
+    log.info("generation: caching dequantised weights in %s", entry.folder)
+    try:
+        if quantizer is not None:
+            # The weights are plain tensors now; the GGUF marker left on the model only makes
+            # save_pretrained refuse ("not serializable"). This is what quantizer.dequantize() does last.
+            quantizer.remove_quantization_config(model)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(cache_dir)
+        model.save_pretrained(temp)
+        tokenizer.save_pretrained(temp)
+        files = {p.name: p.stat().st_size for p in sorted(temp.iterdir()) if p.is_file()}
+        info = {
+            "ingredients": entry.ingredients,
+            "gguf": str(entry.gguf.resolve()),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": files,
+        }
+        (temp / _ENTRY_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        try:
+            # rename, not replace: a folder cannot replace a non-empty one, which is what we want.
+            temp.rename(entry.folder)
+        except OSError:
+            if not entry.folder.is_dir():
+                raise
+            # Another process converted the same checkpoint at the same time; its entry is as good.
+            log.info("generation: %s was cached meanwhile by another process", entry.folder.name)
+            _remove_tree(temp)
+            return
+        _prune_outdated(entry)
+        size_mb = sum(files.values()) / 1e6
+        log.info("generation: cached dequantised weights in %s (%.0f MB, %.1f s)", entry.folder, size_mb,
+                 time.perf_counter() - started)
+    except Exception as exc:
+        log.warning("generation: could not cache weights in %s: %s", cache_dir, short_error(exc))
+        _remove_tree(temp)
+
+
+def _prune_outdated(entry: _CacheEntry) -> None:
+    """Remove entries made from the same GGUF file under an older key (a library upgrade, a
+    replaced checkpoint): without this, each upgrade would leave hundreds of megabytes behind."""
+    gguf = str(entry.gguf.resolve())
+    for folder in entry.folder.parent.iterdir():
+        if folder == entry.folder or folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            info = json.loads((folder / _ENTRY_INFO).read_text())
+        except (OSError, ValueError):
+            continue  # not an entry of ours, or one that _load_cached will judge when it is asked for
+        if isinstance(info, dict) and info.get("gguf") == gguf:
+            log.info("generation: removing outdated cached weights %s", folder)
+            _remove_tree(folder)
+
+
+def _remove_stale_temps(cache_dir: Path) -> None:
+    now = time.time()
+    for folder in cache_dir.glob(f"{_TEMP_PREFIX}*"):
+        try:
+            if now - folder.stat().st_mtime > _STALE_TEMP_SECONDS:
+                _remove_tree(folder)
+        except OSError:
+            pass  # removed by another process meanwhile
+
+
+def _remove_tree(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def release(bundle: object, device: torch.device | None) -> None:
@@ -320,10 +554,14 @@ def _shorten(messages: list[dict[str, str]], chars: int) -> list[dict[str, str]]
     return result
 
 
-def encode_prompt(bundle: GenerationBundle, messages: list[dict[str, str]], max_new_tokens: int) -> list[int]:
-    """Prompt token ids that leave room for ``max_new_tokens``: the code is shortened first (the
-    instructions and facts stay); only if that is not enough is the prompt cut from the left."""
+def encode_prompt(bundle: GenerationBundle, messages: list[dict[str, str]], max_new_tokens: int,
+                  max_prompt_tokens: int | None = None) -> list[int]:
+    """Prompt token ids that leave room for ``max_new_tokens`` (and are at most
+    ``max_prompt_tokens``): the code is shortened first (the instructions and facts stay); only if
+    that is not enough is the prompt cut from the left."""
     budget = max(16, bundle.context_tokens - max_new_tokens)
+    if max_prompt_tokens is not None:
+        budget = max(16, min(budget, max_prompt_tokens))
     with bundle.tokenizer_lock:
         ids = _tokenize_chat(bundle.tokenizer, messages)
         for _ in range(4):

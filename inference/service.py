@@ -7,8 +7,9 @@ cannot load is reported once and then refused quickly with :class:`ModelUnavaila
 callers answer with the rule-based fallback.
 
 Concurrent :meth:`ModelService.embed` calls are coalesced into one forward pass (dynamic
-batching); :meth:`ModelService.stream_generate` yields text as the model produces it and stops
-the model when its consumer goes away.
+batching). Concurrent :meth:`ModelService.stream_generate` calls share one generation thread
+that steps all of them together (continuous batching, :mod:`inference.batching`); each yields
+its own text as the model produces it and stops when its consumer goes away.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
@@ -30,6 +32,7 @@ import torch
 from core.errors import DependencyUnavailable
 
 from . import loading
+from .batching import BatchConfig, BatchEngine, Sequence
 from .loading import EmbeddingBundle, GenerationBundle, Kind, ModelSource
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,15 @@ class InferenceConfig:
     embed_max_wait_ms: float
     generation_max_new_tokens: int
     generation_context_tokens: int
+    generation_max_batch: int  # sequences stepped together by the batch engine
+    generation_batch_wait_ms: float  # an idle engine waits this long for company
+    generation_max_prompt_tokens: int  # prompts are shortened (the code first) to this
+    generation_nice: int  # niceness added to the generation thread
     # A model that failed to load is tried again after this long (a folder may appear, a cache fill).
     retry_failed_seconds: float = 300.0
+    # GGUF checkpoints: dequantised weights kept here (safetensors) so a restart skips the
+    # conversion; None: convert on every load.
+    weights_cache_dir: Path | None = None
 
 
 @dataclass
@@ -139,8 +149,7 @@ class ModelService:
             initializer=_set_torch_threads,
             initargs=(self._threads,),
         )
-        # Generations hold a worker for seconds: leave one free for embeddings and loads.
-        self._generation_slots = asyncio.Semaphore(max(1, s.model_workers - 1))
+        self._engine: BatchEngine | None = None  # for the loaded generation bundle
         self._embedding_dim: int | None = None
         self._pending: list[_EmbedRequest] = []
         self._pending_texts = 0
@@ -183,6 +192,8 @@ class ModelService:
                     else None
                 ),
                 "active": slot.active,
+                # GGUF weights read from the weight cache rather than converted (see loading.py).
+                "from_cache": bool(getattr(slot.bundle, "from_cache", False)),
             }
         return report
 
@@ -228,6 +239,9 @@ class ModelService:
             if slot.state in ("loaded", "loading"):
                 slot.state = "not_loaded"
             slot.bundle = None
+        engine, self._engine = self._engine, None
+        if engine is not None:  # every sequence gets its end; the thread finishes its step
+            await asyncio.to_thread(engine.close)
         # Waiting for running generations (they stop at their next token) must not block the loop.
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
 
@@ -286,7 +300,7 @@ class ModelService:
                 bundle: Any = await self._run(loading.load_embedding, source, device)
             else:
                 bundle = await self._run(loading.load_generation, source, device,
-                                         self.config.generation_context_tokens)
+                                         self.config.generation_context_tokens, self.config.weights_cache_dir)
         except Exception as exc:
             message = loading.short_error(exc)
             # Logged once: later requests are refused from the recorded state without a word.
@@ -338,7 +352,10 @@ class ModelService:
         self.stats.unloads += 1
         log.info("unloaded %s model %s (%s)", slot.kind, slot.source.model_id, why)
         device = getattr(bundle, "device", None)
+        engine, self._engine = (self._engine, None) if slot.kind == "generation" else (None, self._engine)
         del bundle
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
         if not self._closed:
             await self._run(loading.release, None, device)
 
@@ -453,6 +470,32 @@ class ModelService:
         confidence = getattr(stream, "confidence", None)
         return round(confidence, 4) if confidence is not None else 0.0
 
+    @property
+    def generation_enabled(self) -> bool:
+        return self.config.models_enabled
+
+    def generation_stats(self) -> dict[str, Any]:
+        """The batch engine's counters (mean batch = row_steps / steps), for /readyz and the benchmark."""
+        engine = self._engine
+        if engine is None:
+            return {}
+        stats = engine.stats
+        return {"steps": stats.steps, "prefills": stats.prefills, "tokens": stats.tokens,
+                "max_rows": stats.max_rows, "row_steps": stats.row_steps, "waiting": engine.waiting}
+
+    def _engine_for(self, bundle: GenerationBundle) -> BatchEngine:
+        if self._engine is None or self._engine.bundle is not bundle:
+            if self._engine is not None:  # the model was reloaded: the old engine is idle
+                self._engine.close(timeout=0)
+            s = self.config
+            self._engine = BatchEngine(bundle, BatchConfig(
+                max_batch=max(1, s.generation_max_batch),
+                batch_wait_s=max(0.0, s.generation_batch_wait_ms) / 1000,
+                torch_threads=self._threads,
+                nice=s.generation_nice,
+            ))
+        return self._engine
+
     async def _generate(
         self, stream: GenerationStream, messages: list[dict[str, str]], max_new_tokens: int | None
     ) -> AsyncIterator[str]:
@@ -461,55 +504,51 @@ class ModelService:
         if reason:
             raise ModelUnavailable(reason)
         new_tokens = max(1, max_new_tokens or self.config.generation_max_new_tokens)
-        await self._generation_slots.acquire()
+        bundle: GenerationBundle = await self._acquire(slot)
         try:
-            bundle: GenerationBundle = await self._acquire(slot)
+            prompt = await self._run(loading.encode_prompt, bundle, messages, new_tokens,
+                                     self.config.generation_max_prompt_tokens)
+            engine = self._engine_for(bundle)
         except BaseException:
-            self._generation_slots.release()
+            self._release(slot)
             raise
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
-        stop = threading.Event()
         logprobs: list[float] = []
-        finished = False
+        outcome: list[BaseException | None] = []
 
-        def on_text(text: str) -> None:  # generation thread
-            loop.call_soon_threadsafe(queue.put_nowait, text)
-
-        def on_token(logprob: float) -> None:  # generation thread
-            logprobs.append(logprob)
-
-        def work() -> None:
-            ids = loading.encode_prompt(bundle, messages, new_tokens)
-            if not stop.is_set():
-                loading.generate_streaming(bundle, ids, new_tokens, on_text, stop, on_token)
-
-        def done(future: asyncio.Future[None]) -> None:  # on the loop, after the last delta was queued
-            self._stop_events.discard(stop)
+        def done(exc: BaseException | None) -> None:  # on the loop, after the last delta was queued
+            self._stop_events.discard(sequence.stop)
             self.stats.generations_finished += 1
             self.stats.generated_tokens += len(logprobs)
-            if stop.is_set():
+            if sequence.stopped:
                 self.stats.generations_stopped_early += 1
             stream.tokens = len(logprobs)
             if logprobs:
                 # Mean probability the model gave its own chosen tokens (docs/DESIGN.md, aiConfidence).
                 stream.confidence = sum(math.exp(lp) for lp in logprobs) / len(logprobs)
+            # Released when the engine lets go of the sequence, not when the consumer leaves: the
+            # model must not be unloaded under a sequence that is still in the batch.
             self._release(slot)
-            self._generation_slots.release()
+            outcome.append(exc)
             queue.put_nowait(_END)
 
-        self._stop_events.add(stop)
+        sequence = Sequence(
+            prompt_ids=prompt,
+            max_new_tokens=new_tokens,
+            on_text=lambda text: loop.call_soon_threadsafe(queue.put_nowait, text),
+            on_done=lambda exc: loop.call_soon_threadsafe(done, exc),
+            on_token=logprobs.append,
+        )
+        self._stop_events.add(sequence.stop)
         self.stats.generations_started += 1
         try:
-            future = loop.run_in_executor(self._pool, work)
-        except BaseException:  # pool already shut down
-            self._stop_events.discard(stop)
+            engine.submit(sequence)
+        except RuntimeError:  # closed meanwhile
+            self._stop_events.discard(sequence.stop)
             self._release(slot)
-            self._generation_slots.release()
             raise ModelUnavailable("model service closed") from None
-        # Slot and semaphore are released when the thread ends, not when the consumer leaves:
-        # the model must not be unloaded under a generation that is still winding down.
-        future.add_done_callback(done)
+        finished = False
         try:
             while True:
                 item = await queue.get()
@@ -517,15 +556,13 @@ class ModelService:
                     finished = True
                     break
                 yield item  # type: ignore[misc]  # queue holds str and the _END marker
-            if future.cancelled():  # the pool was shut down before the work started
-                raise ModelUnavailable("model service closed")
-            exc = future.exception()
-            if exc is not None:
+            exc = outcome[0] if outcome else None
+            if exc is not None and not sequence.stopped:
                 log.error("generation failed: %s", loading.short_error(exc))
                 raise ModelUnavailable(f"generation failed: {loading.short_error(exc)}") from exc
         finally:
             if not finished:
-                stop.set()
+                sequence.stop.set()  # leaves the batch at the next step; the others go on
 
 
 class GenerationStream:

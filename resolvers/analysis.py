@@ -29,7 +29,8 @@ from .types import Pattern, PatternMatch, Progress, parse_pattern_id
 from .validation import MAX_SEARCH_TEXT, check_time_spent
 
 MAX_SEARCH_RESULTS = 50
-# A subscriber re-reads the row this often in case an event was published elsewhere.
+# A subscriber re-reads the row this often in case an event was missed, and renews its claim to
+# go first (analyses.WATCHED_SECONDS).
 RECHECK_SECONDS = 5.0
 
 
@@ -66,7 +67,7 @@ async def request_analysis(info: Info, input: RequestAnalysisInput) -> Analysis:
     caller.require_user()
     row = await pattern_row_or_404(info, input.pattern_id)
     analysis = await context.components.submissions.request_analysis(
-        caller, pattern_id=row["id"], code=input.code, kind=input.kind or DomainAnalysisKind.FULL
+        caller, pattern_row=row, code=input.code, kind=input.kind or DomainAnalysisKind.FULL
     )
     return Analysis.of(analysis)
 
@@ -96,6 +97,7 @@ def event_of(row: analyses.Analysis) -> AnalysisEvent:
 
 
 async def _reread(info: Info, row: analyses.Analysis) -> analyses.Analysis:
+    await analyses.mark_watched(info.context.db, row.id)  # someone is waiting: it goes first
     fresh = await analyses.by_id(info.context.db, row.id)
     if fresh is None:  # analyses are never deleted while the API runs
         raise NotFound("No analysis with that id.")

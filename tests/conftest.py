@@ -99,3 +99,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pg_server_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real generative model (tests/tiny_models.py), built once per session."""
+    from tests.tiny_models import build_tiny_generation_model
+
+    return build_tiny_generation_model(tmp_path_factory.mktemp("tiny-generation"))

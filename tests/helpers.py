@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -48,13 +49,16 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
+TEST_DATA_DIR = Path(tempfile.gettempdir()) / "codepattern-tests"
+
+
 def model_config(**overrides: object) -> InferenceConfig:
     """The model service's config as the server builds it from settings, with `overrides`
     (settings fields, or InferenceConfig-only fields such as retry_failed_seconds)."""
     own = {f.name for f in dataclasses.fields(InferenceConfig)} - set(Settings.model_fields)
-    config = inference_config(
-        Settings(_env_file=None, **{k: v for k, v in overrides.items() if k not in own})  # type: ignore[arg-type]
-    )
+    # Tests keep converted weights out of the user's data folder, in one cache they all share.
+    values = {"data_dir": TEST_DATA_DIR, **{k: v for k, v in overrides.items() if k not in own}}
+    config = inference_config(Settings(_env_file=None, **values))  # type: ignore[arg-type]
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if k in own})  # type: ignore[arg-type]
 
 

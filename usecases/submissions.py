@@ -1,4 +1,10 @@
-"""Submitting work: judge a program and record it atomically, or queue an analysis of it."""
+"""Submitting work: judge a program and record it atomically with its analysis, or analyse a
+program on request.
+
+Either way the analysis is stored with its grounded part (verdict, mismatches, complexity,
+rule-based explanation, hints, suggestions), computed here in milliseconds, so the response
+already carries it; only the model's prose is queued. A learner's newer analysis of a pattern
+supersedes their unfinished older ones (db/analyses.py `supersede`)."""
 
 from __future__ import annotations
 
@@ -8,8 +14,9 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 
-from analysis.pipeline import AnalysisPipeline
-from core.domain import AnalysisKind, Caller, Language, Verdict
+from analysis.events import Event, EventBus
+from analysis.pipeline import AnalysisPipeline, judgment_summary
+from core.domain import AnalysisKind, AnalysisStatus, Caller, Language, Verdict
 from core.errors import BadUserInput
 from db import analyses, attempts, learners, progress
 from db.analyses import Analysis, AnalysisRequest
@@ -17,7 +24,6 @@ from db.attempts import AttemptWrite
 from db.database import Connection, Database
 from db.patterns import to_pattern_def
 from db.progress import ProgressWrite
-from judge.judge import Judge
 
 
 def code_digest(code: str) -> str:
@@ -33,20 +39,22 @@ class Submission:
 
 class Submissions:
     """`submitAttempt` and `requestAnalysis`. `on_queued` is called after a job is committed
-    (it wakes this process's analysis workers; other processes hear the NOTIFY)."""
+    (it wakes this process's analysis workers; other processes hear the NOTIFY); superseded
+    analyses' subscribers hear their end through `bus`."""
 
     def __init__(
         self,
         db: Database,
-        judge: Judge,
         pipeline: AnalysisPipeline,
+        bus: EventBus,
         *,
         max_code_chars: int,
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
-        self.judge = judge
+        self.judge = pipeline.judge
         self.pipeline = pipeline
+        self.bus = bus
         self.max_code_chars = max_code_chars
         self.on_queued = on_queued
 
@@ -73,6 +81,7 @@ class Submissions:
         judgment = await self.judge.judge(to_pattern_def(pattern_row), code)
         digest = code_digest(code)
         passed = judgment.verdict is Verdict.PASSED
+        grounded = await self.pipeline.ground(pattern_row, code, AnalysisKind.FULL, judgment_summary(judgment))
         async with self.db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
             attempt = await attempts.insert(
@@ -107,19 +116,31 @@ class Submissions:
                     passed=passed,
                 ),
             )
-            analysis = await self._queue(conn, learner_id, pattern_row["id"], AnalysisKind.FULL, code, digest,
-                                         attempt_id=attempt["id"])
-        self.on_queued()
+            analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], AnalysisKind.FULL, code,
+                                                     digest, grounded.result, attempt_id=attempt["id"])
+        await self._after_commit(analysis, superseded)
         return Submission(attempt=attempt, progress=progress_row, analysis=analysis)
 
-    async def request_analysis(self, caller: Caller, *, pattern_id: int, code: str, kind: AnalysisKind) -> Analysis:
+    async def request_analysis(
+        self, caller: Caller, *, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind
+    ) -> Analysis:
+        """Judged here (milliseconds, in the sandbox) unless only the complexity is asked for."""
         learner_id = caller.require_user()
         code = self.check_code(code)
+        judgment = None if kind is AnalysisKind.COMPLEXITY else await self.pipeline.judge_code(pattern_row, code)
+        grounded = await self.pipeline.ground(pattern_row, code, kind, judgment)
         async with self.db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
-            analysis = await self._queue(conn, learner_id, pattern_id, kind, code, code_digest(code))
-        self.on_queued()
+            analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], kind, code,
+                                                     code_digest(code), grounded.result)
+        await self._after_commit(analysis, superseded)
         return analysis
+
+    async def _after_commit(self, analysis: Analysis, superseded: analyses.Superseded) -> None:
+        if not analysis.status.is_final:
+            self.on_queued()
+        for analysis_id in superseded.finished:  # their subscribers are waiting for an end
+            await self.bus.publish(Event(analysis_id, AnalysisStatus.DONE, "superseded"))
 
     async def _queue(
         self,
@@ -129,10 +150,12 @@ class Submissions:
         kind: AnalysisKind,
         code: str,
         digest: str,
+        grounded: dict[str, object],
         *,
         attempt_id: int | None = None,
-    ) -> Analysis:
-        """An analysis in the caller's transaction: reused when identical, else a queued job."""
+    ) -> tuple[Analysis, analyses.Superseded]:
+        """An analysis in the caller's transaction: reused when identical; else stored with its
+        grounded part, DONE at once when no model adds to it, queued otherwise."""
         request = AnalysisRequest(
             learner_id=learner_id,
             pattern_id=pattern_id,
@@ -141,5 +164,8 @@ class Submissions:
             code_sha256=digest,
             model_key=self.pipeline.model_key(kind),
             attempt_id=attempt_id,
+            grounded=grounded,
+            final=not self.pipeline.needs_model(kind),
         )
-        return await analyses.create(conn, request)
+        analysis = await analyses.create(conn, request)
+        return analysis, await analyses.supersede(conn, analysis)

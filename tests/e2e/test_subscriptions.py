@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 import websockets
 
-from tests.helpers import token_for
+from core.settings import Settings
+from tests.helpers import make_settings, token_for
 from tests.live_server import live_server, subscribe
 
 UPDATES = """
@@ -28,6 +30,13 @@ async def request(gql, token: str, code: str = CODE, kind: str = "FULL") -> str:
     pid = (await gql.data('{ pattern(slug: "right-triangle") { id } }'))["pattern"]["id"]
     data = await gql.data(REQUEST, {"input": {"patternId": pid, "code": code, "kind": kind}}, token=token)
     return data["requestAnalysis"]["id"]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, tiny_generator: Path) -> Settings:
+    # A real (tiny) generative model, so analyses are queued for its prose and stream it.
+    return make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_generator),
+                         models_preload=False, generation_max_new_tokens=12)
 
 
 def events_of(messages: list[dict]) -> list[dict]:
@@ -50,6 +59,9 @@ async def test_stream_of_stages_then_final_event_then_complete(gql, services) ->
         events = events_of(await consumer)
 
     assert events[0]["status"] == "QUEUED" and events[0]["analysis"]["id"] == analysis_id
+    # The grounded part is there before any worker ran: only the model's prose was queued.
+    grounded = events[0]["analysis"]["explanation"]
+    assert grounded and events[0]["analysis"]["complexity"]["bigO"] == "O(n^2)"
     stages = [e["stage"] for e in events]
     assert {"execution", "complexity", "explanation", "feedback"} <= set(stages), stages
     assert stages.index("execution") < stages.index("complexity") < stages.index("explanation")
@@ -57,6 +69,8 @@ async def test_stream_of_stages_then_final_event_then_complete(gql, services) ->
     final = events[-1]
     assert final["status"] == "DONE" and final["stage"] == "done"
     assert final["analysis"]["explanation"] == deltas.strip()
+    assert final["analysis"]["explanation"].startswith(grounded)
+    assert final["analysis"]["modelUsed"] != "rule-based"  # the tiny model wrote after the grounded text
     assert final["analysis"]["complexity"]["bigO"] == "O(n^2)"
     assert all(e["analysisId"] == analysis_id for e in events)
 

@@ -26,67 +26,12 @@ from inference import ModelService, ModelUnavailable
 from inference import loading as models_loading
 from inference.loading import GENERATION_KWARGS
 from tests.helpers import model_config
+from tests.tiny_models import build_tiny_embedding_model, build_tiny_generation_model
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 MESSAGES = [
     {"role": "system", "content": "You are a kind tutor."},
     {"role": "user", "content": "Explain the loop that prints a right triangle of stars."},
 ]
-WORDS = [
-    "the", "a", "of", "to", "and", "in", "is", "it", "for", "on", "with", "as", "at", "by", "row",
-    "rows", "star", "stars", "triangle", "pyramid", "diamond", "print", "range", "loop", "input",
-    "size", "space", "spaces", "database", "connection", "pool",
-]
-
-
-def build_tiny_embedding_model(folder: Path) -> Path:
-    """A 1-layer BERT (hidden 32) with a WordPiece vocabulary that can spell any lowercase word."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
-             *"*#.,:()'=+-", *WORDS]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=37, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder)
-    return folder
-
-
-def build_tiny_generation_model(folder: Path) -> Path:
-    """A 1-layer Llama (hidden 32) with a byte-level BPE tokenizer and a ChatML template. It has no
-    EOS token, so greedy decoding always runs to max_new_tokens: lengths are predictable."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    corpus = [" ".join(WORDS), "for i in range(1, n + 1): print('*' * i)", "You are a kind tutor."] * 10
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    bpe.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", unk_token="<|endoftext|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=None, eos_token_id=None, pad_token_id=tokenizer.pad_token_id,
-                         tie_word_embeddings=False)
-    model = LlamaForCausalLM(config)
-    model.generation_config.eos_token_id = None
-    model.save_pretrained(folder)
-    return folder
-
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
+import pytest
+
+from core.settings import Settings
 from db import progress
 from db.progress import ProgressWrite
-from tests.helpers import token_for
+from tests.helpers import make_settings, token_for
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # No analysis workers: their idle polls would be counted with the request's statements.
+    return make_settings(database_url, tmp_path, analysis_workers=0)
 
 QUERY = """
 query($first: Int) {

@@ -205,12 +205,44 @@ async def test_worker_survives_a_failed_store_and_the_job_is_retried(gql, servic
         CREATE TRIGGER fail_once BEFORE UPDATE ON analyses FOR EACH ROW EXECUTE FUNCTION fail_once();
         """
     )
-    token = token_for()
-    pid = await pattern_id(gql, "square-solid")
-    created = (await gql.data(REQUEST, {"input": {"patternId": pid, "code": "print('****')", "kind": "COMPLEXITY"}},
-                              token=token))["requestAnalysis"]
-    done = await wait_done(gql, created["id"], token)
+    # A queued job (without models every analysis is DONE when stored, so the job is queued by hand).
+    user = str(uuid.uuid4())
+    pid = int(await pattern_id(gql, "square-solid"))
+    await services.db.execute("INSERT INTO learners (id) VALUES ($1)", user)
+    analysis_id = await services.db.fetchval(
+        """
+        INSERT INTO analyses (learner_id, pattern_id, kind, code, code_sha256)
+        VALUES ($1, $2, 'COMPLEXITY', 'print(1)', repeat('a', 64)) RETURNING id
+        """,
+        user, pid,
+    )
+    services.worker.wake()
+    done = await wait_done(gql, str(analysis_id), token_for(user))
     assert done["status"] == "DONE"
     assert await services.db.fetchval("SELECT last_value FROM store_calls") == 2  # failed once, then stored
-    assert await services.db.fetchval("SELECT job_attempts FROM analyses WHERE id = $1::uuid", created["id"]) == 2
+    assert await services.db.fetchval("SELECT job_attempts FROM analyses WHERE id = $1", analysis_id) == 2
     assert services.worker.readiness()["workers"] == services.settings.analysis_workers
+
+
+GROUNDED_SUBMIT = """
+mutation($input: SubmitAttemptInput!) {
+  submitAttempt(input: $input) {
+    attempt { verdict }
+    analysis { id status modelUsed explanation hints suggestions complexity { bigO loops } }
+  }
+}
+"""
+WRONG = "n = int(input())\nfor i in range(n):\n    print('*' * (i + 2))\n"
+
+
+async def test_submission_returns_the_grounded_analysis_at_once(gql, services) -> None:
+    """Without a model the analysis is complete when submitAttempt answers: nothing is queued."""
+    token = token_for()
+    pid = await pattern_id(gql, "right-triangle")
+    data = (await gql.data(GROUNDED_SUBMIT, {"input": {"patternId": pid, "code": WRONG}}, token=token))["submitAttempt"]
+    analysis = data["analysis"]
+    assert data["attempt"]["verdict"] == "WRONG_OUTPUT"
+    assert analysis["status"] == "DONE" and analysis["modelUsed"] == "rule-based"
+    assert "row 1" in analysis["explanation"].lower() or "first row" in analysis["explanation"].lower()
+    assert analysis["hints"] and analysis["complexity"] == {"bigO": "O(n^2)", "loops": 1}
+    assert await services.db.fetchval("SELECT count(*) FROM analyses WHERE status = 'QUEUED'") == 0

@@ -1,0 +1,196 @@
+"""Continuous batching (inference/batching.py) through the model service, on a tiny real model and
+on the packaged SmolLM2: batched text equals `model.generate` alone, sequences join and leave
+between steps, and one sequence's end or failure leaves the others running."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference import ModelService, loading
+from inference.batching import BatchConfig, BatchEngine, Sequence
+from inference.loading import GenerationBundle
+from tests.helpers import model_config
+
+
+def prompts(count: int) -> list[list[dict[str, str]]]:
+    # Different lengths, so rows are left-padded differently in the batch.
+    return [[{"role": "user", "content": f"Explain loop number {i}. " + "Print stars. " * (i % 4)}]
+            for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_generator: Path) -> GenerationBundle:
+    source = loading.resolve_source("generation", str(tiny_generator))
+    return loading.load_generation(source, torch.device("cpu"), 256)
+
+
+@pytest.fixture
+async def make_service(tiny_generator: Path) -> AsyncIterator[Callable[..., ModelService]]:
+    created: list[ModelService] = []
+
+    def make(**overrides: object) -> ModelService:
+        values: dict[str, object] = {"generation_model": str(tiny_generator), "model_device": "cpu",
+                                     "generation_max_new_tokens": 24, "generation_nice": 0,
+                                     "generation_batch_wait_ms": 50.0}
+        values.update(overrides)
+        created.append(ModelService(model_config(**values)))
+        return created[-1]
+
+    yield make
+    for service in created:
+        await service.aclose()
+
+
+def reference(bundle: GenerationBundle, messages: list[dict[str, str]], new_tokens: int) -> str:
+    """`model.generate` for this prompt alone: what every batched row must reproduce."""
+    ids = loading.encode_prompt(bundle, messages, new_tokens)
+    return loading.generate_text(bundle, ids, new_tokens)[0]
+
+
+async def collect(service: ModelService, messages: list[dict[str, str]], new_tokens: int,
+                  first: asyncio.Event | None = None) -> str:
+    parts: list[str] = []
+    async with contextlib.aclosing(service.stream_generate(messages, new_tokens)) as stream:
+        async for delta in stream:
+            parts.append(delta)
+            if first is not None:
+                first.set()
+    return "".join(parts)
+
+
+async def test_batched_rows_give_the_text_of_each_prompt_alone(
+    make_service: Callable[..., ModelService], bundle: GenerationBundle
+) -> None:
+    service = make_service()
+    batch = prompts(6)
+    texts = await asyncio.gather(*(collect(service, m, 24) for m in batch))
+    assert texts == [reference(bundle, m, 24) for m in batch]
+    stats = service.generation_stats()
+    assert stats["max_rows"] == 6  # they really were stepped together
+    assert stats["steps"] < 6 * 24  # one step per token position, not per token
+
+
+async def test_a_newcomer_joins_a_running_batch_and_still_gets_its_own_text(
+    make_service: Callable[..., ModelService], bundle: GenerationBundle
+) -> None:
+    service = make_service(generation_batch_wait_ms=0.0)
+    early, late = prompts(3)[:2], prompts(3)[2]
+    started = asyncio.Event()
+    running = [asyncio.create_task(collect(service, m, 60, started)) for m in early]
+    await started.wait()
+    joined = await collect(service, late, 20)
+    texts = await asyncio.gather(*running)
+    assert joined == reference(bundle, late, 20)
+    assert texts == [reference(bundle, m, 60) for m in early]
+    stats = service.generation_stats()
+    assert stats["prefills"] >= 2 and stats["max_rows"] == 3  # admitted between steps, not after
+
+
+async def test_a_consumer_leaving_early_leaves_the_others_running(
+    make_service: Callable[..., ModelService], bundle: GenerationBundle
+) -> None:
+    service = make_service()
+    batch = prompts(3)
+
+    async def leave_after_three() -> int:
+        seen = 0
+        async with contextlib.aclosing(service.stream_generate(batch[0], 40)) as stream:
+            async for _ in stream:
+                seen += 1
+                if seen == 3:
+                    break
+        return seen
+
+    left, *finished = await asyncio.gather(leave_after_three(), collect(service, batch[1], 40),
+                                           collect(service, batch[2], 40))
+    assert left == 3
+    assert finished == [reference(bundle, m, 40) for m in batch[1:]]
+    await asyncio.sleep(0.2)  # the stop is seen at the engine's next step
+    assert service.stats.generations_stopped_early == 1
+    assert service.stats.generations_finished == 3
+
+
+async def test_a_cancelled_consumer_leaves_the_others_running(
+    make_service: Callable[..., ModelService], bundle: GenerationBundle
+) -> None:
+    service = make_service()
+    batch = prompts(2)
+    started = asyncio.Event()
+    doomed = asyncio.create_task(collect(service, batch[0], 200, started))
+    survivor = asyncio.create_task(collect(service, batch[1], 40))
+    await started.wait()
+    doomed.cancel()
+    assert await survivor == reference(bundle, batch[1], 40)
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+
+
+def test_a_sequence_whose_consumer_fails_ends_alone(bundle: GenerationBundle) -> None:
+    engine = BatchEngine(bundle, BatchConfig(max_batch=4, batch_wait_s=0.05, torch_threads=1, nice=0))
+    ended: dict[int, BaseException | None] = {}
+    all_done = threading.Event()
+
+    def make(index: int, on_text: Callable[[str], object]) -> Sequence:
+        ids = loading.encode_prompt(bundle, prompts(3)[index], 30)
+
+        def done(exc: BaseException | None) -> None:  # on the engine thread
+            ended[index] = exc
+            if len(ended) == 3:
+                all_done.set()
+
+        return Sequence(ids, 30, on_text=on_text, on_done=done)
+
+    def broken(text: str) -> None:
+        raise ValueError("the consumer broke")
+
+    texts: list[list[str]] = [[], []]
+    sequences = [make(0, broken), make(1, texts[0].append), make(2, texts[1].append)]
+    for sequence in sequences:
+        engine.submit(sequence)
+    assert all_done.wait(timeout=60)
+    engine.close()
+    assert isinstance(ended[0], ValueError)
+    assert ended[1] is None and ended[2] is None
+    assert len(sequences[1].generated) == 30 and len(sequences[2].generated) == 30
+    assert "".join(texts[0]) == reference(bundle, prompts(3)[1], 30)
+
+
+def test_closing_the_engine_ends_every_sequence(bundle: GenerationBundle) -> None:
+    engine = BatchEngine(bundle, BatchConfig(max_batch=1, batch_wait_s=0.0, torch_threads=1, nice=0))
+    ended: list[BaseException | None] = []
+    lock = threading.Lock()
+
+    def done(exc: BaseException | None) -> None:
+        with lock:
+            ended.append(exc)
+
+    for messages in prompts(3):  # max_batch 1: two of them are still waiting when it closes
+        engine.submit(Sequence(loading.encode_prompt(bundle, messages, 200), 200, on_text=lambda t: None,
+                               on_done=done))
+    engine.close()
+    assert len(ended) == 3
+    with pytest.raises(RuntimeError):
+        engine.submit(Sequence([1, 2], 5, on_text=lambda t: None, on_done=done))
+
+
+@pytest.mark.real_models
+async def test_packaged_model_batched_equals_alone() -> None:
+    """SmolLM2-135M (the packaged default): four learners' prompts stepped together give, token for
+    token, what `model.generate` gives each alone (greedy, repetition penalty)."""
+    service = ModelService(model_config(models_enabled=True, generation_nice=0))
+    try:
+        batch = [[{"role": "user", "content": f"In one sentence: why does a loop print {n} rows of stars?"}]
+                 for n in (3, 5, 8, 13)]
+        texts = await asyncio.gather(*(collect(service, m, 32) for m in batch))
+        bundle = service._slots["generation"].bundle  # the very model the service ran
+        assert texts == [reference(bundle, m, 32) for m in batch]
+        assert service.generation_stats()["max_rows"] == 4
+    finally:
+        await service.aclose()

@@ -36,6 +36,10 @@ from .loading import GENERATION_KWARGS, GenerationBundle
 log = logging.getLogger("inference")
 
 _REPLACEMENT = "\ufffd"  # a multi-byte character whose bytes have not all been generated yet
+# Prompts sharing fewer tokens than this are prefilled whole: not worth a second forward pass.
+_MIN_SHARED_PREFIX = 32
+# Recent prompts' keys and values kept for the next arrivals (~32 MB each for SmolLM2 at 700 tokens).
+_PREFIX_CACHE_ENTRIES = 4
 
 
 @dataclass(eq=False)
@@ -73,6 +77,7 @@ class EngineStats:
     tokens: int = 0
     max_rows: int = 0  # the largest batch stepped so far
     row_steps: int = 0  # sum of batch sizes over steps (row_steps / steps = mean batch)
+    prefix_hits: int = 0  # prefills that reused a cached prompt prefix
 
 
 class BatchEngine:
@@ -83,6 +88,8 @@ class BatchEngine:
         self.config = config
         self.stats = EngineStats()
         self._pending: collections.deque[Sequence] = collections.deque()
+        self._prefixes: collections.OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = (
+            collections.OrderedDict())  # engine thread only
         self._wakeup = threading.Condition()
         self._closed = False
         eos = bundle.model.generation_config.eos_token_id
@@ -173,17 +180,63 @@ class BatchEngine:
         self._choose(batch, logits, first_row=len(batch.rows) - len(newcomers))
 
     def _prefill(self, sequences: list[Sequence]) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Prompts of a group at once. Their common prefix (learners of one exercise share the
+        instructions, the pattern and its expected output) is computed once, or taken from the
+        prefix cache, and shared by every row; each row's own suffix is left-padded after it:
+        [prefix | pads | suffix]. Positions skip the pads, so each row is computed as if alone."""
         device = self.bundle.device
-        width = max(len(s.prompt_ids) for s in sequences)
+        prompts = [s.prompt_ids for s in sequences]
+        shared = min(_common_prefix(prompts), min(len(p) for p in prompts) - 1)
+        prefix = self._prefix_kv(prompts[0][:shared]) if shared >= _MIN_SHARED_PREFIX else None
+        if prefix is None:
+            shared = 0
+        suffixes = [p[shared:] for p in prompts]
+        width = max(len(s) for s in suffixes)
         pad = self.bundle.pad_token_id or 0
         ids = torch.full((len(sequences), width), pad, dtype=torch.long, device=device)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long, device=device)
-        for row, sequence in enumerate(sequences):  # left padding: every row ends at the same column
-            n = len(sequence.prompt_ids)
-            ids[row, width - n:] = torch.tensor(sequence.prompt_ids, dtype=torch.long, device=device)
-            mask[row, width - n:] = 1
-        logits, cache = self._forward(ids, mask, None)
+        mask = torch.zeros((len(sequences), shared + width), dtype=torch.long, device=device)
+        mask[:, :shared] = 1
+        for row, suffix in enumerate(suffixes):  # left padding: every row ends at the same column
+            ids[row, width - len(suffix):] = torch.tensor(suffix, dtype=torch.long, device=device)
+            mask[row, shared + width - len(suffix):] = 1
+        cache = None
+        if prefix is not None:
+            from transformers import DynamicCache
+
+            rows = len(sequences)
+            cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
+                                                  v.expand(rows, -1, -1, -1).contiguous()) for k, v in prefix])
+        logits, cache = self._forward(ids, mask, cache)
         return logits, cache, mask
+
+    def _prefix_kv(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values of `prefix` (batch of one), from the cache where it covers the start."""
+        from transformers import DynamicCache
+
+        key = tuple(prefix)
+        covered, entry = 0, None
+        for ids, kv in self._prefixes.items():
+            n = _common_prefix([list(ids), prefix])
+            if n > covered:
+                covered, entry = n, kv
+        if entry is not None and covered == len(prefix):
+            self.stats.prefix_hits += 1
+            return [(k[:, :, :covered], v[:, :, :covered]) for k, v in entry]
+        cache = None
+        if entry is not None and covered >= _MIN_SHARED_PREFIX:
+            self.stats.prefix_hits += 1
+            cache = DynamicCache(ddp_cache_data=[(k[:, :, :covered], v[:, :, :covered]) for k, v in entry])
+        else:
+            covered = 0
+        ids = torch.tensor([prefix[covered:]], dtype=torch.long, device=self.bundle.device)
+        mask = torch.ones((1, len(prefix)), dtype=torch.long, device=self.bundle.device)
+        _, cache = self._forward(ids, mask, cache)
+        kv = _layers(cache)
+        self._prefixes[key] = kv
+        self._prefixes.move_to_end(key)
+        while len(self._prefixes) > _PREFIX_CACHE_ENTRIES:
+            self._prefixes.popitem(last=False)
+        return kv
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         from transformers import DynamicCache
@@ -328,6 +381,16 @@ def _crop_left(cache: Any, first: int) -> Any:
     from transformers import DynamicCache
 
     return DynamicCache(ddp_cache_data=[(k[:, :, first:, :], v[:, :, first:, :]) for k, v in _layers(cache)])
+
+
+def _common_prefix(prompts: list[list[int]]) -> int:
+    first = prompts[0]
+    n = min(len(p) for p in prompts)
+    for i in range(n):
+        token = first[i]
+        if any(p[i] != token for p in prompts):
+            return i
+    return n
 
 
 def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:

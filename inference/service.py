@@ -481,7 +481,8 @@ class ModelService:
             return {}
         stats = engine.stats
         return {"steps": stats.steps, "prefills": stats.prefills, "tokens": stats.tokens,
-                "max_rows": stats.max_rows, "row_steps": stats.row_steps, "waiting": engine.waiting}
+                "max_rows": stats.max_rows, "row_steps": stats.row_steps, "prefix_hits": stats.prefix_hits,
+                "waiting": engine.waiting}
 
     def _engine_for(self, bundle: GenerationBundle) -> BatchEngine:
         if self._engine is None or self._engine.bundle is not bundle:

@@ -19,9 +19,14 @@ from inference.loading import GenerationBundle
 from tests.helpers import model_config
 
 
+SHARED = "You are a tutor. The pattern is a right triangle of stars, one more star on each row. "
+
+
 def prompts(count: int) -> list[list[dict[str, str]]]:
-    # Different lengths, so rows are left-padded differently in the batch.
-    return [[{"role": "user", "content": f"Explain loop number {i}. " + "Print stars. " * (i % 4)}]
+    # A long shared start (computed once per batch, then cached), and different lengths after it,
+    # so rows are padded differently in the batch.
+    return [[{"role": "system", "content": SHARED * 2},
+             {"role": "user", "content": f"Explain loop number {i}. " + "Print stars. " * (i % 4)}]
             for i in range(count)]
 
 
@@ -75,6 +80,10 @@ async def test_batched_rows_give_the_text_of_each_prompt_alone(
     stats = service.generation_stats()
     assert stats["max_rows"] == 6  # they really were stepped together
     assert stats["steps"] < 6 * 24  # one step per token position, not per token
+    # A second wave reuses the shared prompt start computed for the first, and still gets the same text.
+    again = await asyncio.gather(*(collect(service, m, 24) for m in batch[:3]))
+    assert again == texts[:3]
+    assert service.generation_stats()["prefix_hits"] >= 1
 
 
 async def test_a_newcomer_joins_a_running_batch_and_still_gets_its_own_text(

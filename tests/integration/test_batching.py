@@ -18,7 +18,6 @@ from inference.batching import BatchConfig, BatchEngine, Sequence
 from inference.loading import GenerationBundle
 from tests.helpers import model_config
 
-
 SHARED = "You are a tutor. The pattern is a right triangle of stars, one more star on each row. "
 
 

@@ -39,18 +39,6 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Event], Awaitable[None]]
 
 
-class TextStream(Protocol):
-    """Text deltas of one reply; `tokens` is set once it has ended."""
-
-    tokens: int
-
-    def __aiter__(self) -> TextStream: ...
-
-    async def __anext__(self) -> str: ...
-
-    async def aclose(self) -> None: ...
-
-
 class Generator(Protocol):
     """What writes the prose: the in-process model service or a remote model server."""
 
@@ -183,8 +171,10 @@ class AnalysisPipeline:
         return Grounded(result, facts)
 
     async def run(self, job: Analysis, publish: Publish) -> Outcome:
-        """The model's prose on top of the grounded part (computed again here when the job was
-        queued without it). Published: the stages, the grounded text, then the prose as it comes."""
+        """The model's prose on top of the grounded part. The grounded part is rebuilt from the
+        stored judgment (the code analyser takes milliseconds) because the prompt needs its
+        facts; a job queued without a judgment is judged here. Published: the stages, the
+        grounded text, then the prose as it comes."""
         analysis_id, kind, code = job.id, job.kind, job.code
         timings: dict[str, float] = {}
 

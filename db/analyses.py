@@ -179,10 +179,6 @@ async def mark_watched(db: Database | Connection, analysis_id: uuid.UUID) -> Non
     )
 
 
-async def is_superseded(db: Database, analysis_id: uuid.UUID) -> bool:
-    return bool(await db.fetchval("SELECT superseded_by IS NOT NULL FROM analyses WHERE id = $1", analysis_id))
-
-
 async def claim(
     db: Database, worker_id: str, lease_seconds: float, max_attempts: int, per_learner: int
 ) -> Analysis | None:

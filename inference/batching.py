@@ -251,7 +251,7 @@ class BatchEngine:
         return out.logits[:, -1, :].float(), cache  # the cache is updated in place
 
     def _step(self, batch: _Batch) -> None:
-        batch.drop([i for i, s in enumerate(batch.rows) if s.stopped], self._finish_row)
+        batch.drop([i for i, s in enumerate(batch.rows) if s.stopped], lambda s: _finish(s, None))
         if not batch.rows:
             return
         last = torch.tensor([[s.generated[-1]] for s in batch.rows], dtype=torch.long, device=self.bundle.device)
@@ -314,9 +314,6 @@ class BatchEngine:
             delta = ""
         if delta:
             sequence.on_text(delta)
-
-    def _finish_row(self, sequence: Sequence) -> None:
-        _finish(sequence, None)
 
     def _fail_all(self, sequences: list[Sequence], exc: BaseException) -> None:
         for sequence in sequences:

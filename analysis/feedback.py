@@ -1,9 +1,9 @@
-"""Prompts for the generative model and the rule-based feedback that grounds (or replaces) it.
+"""The facts about one submission and the rule-based feedback built from them alone.
 
 The judge and the static analyser establish the facts: the verdict, the wrong rows, the metrics.
-The model is only asked to put them into friendly words, with the facts in its prompt marked as
-not to be contradicted. Suggestions and hints always come from the rules here, so every number
-and verdict the API returns comes from measurement, never from model text.
+The explanation, suggestions and hints here come from rules over those facts, so every number and
+verdict the API returns comes from measurement, never from model text. The model's prose comes on
+top (`analysis.prompt`), checked sentence by sentence (`analysis.verifier`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.domain import AnalysisKind, Verdict
-from core.text import keep_ends
 
-_MAX_PREVIEW_LINES = 12
-_MAX_ROW_CHARS = 80
-_MAX_MISMATCHES_IN_PROMPT = 4
+from .program import Construct, census
+
 _MAX_ITEMS = 3
 
 Mismatch = tuple[int, int, str | None, str | None]  # (size, row 1-based, expected, actual)
@@ -42,6 +40,7 @@ class Facts:
     big_o: str
     complexity_level: str
     reads_input: bool
+    sizes_tested: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,52 +50,9 @@ class Feedback:
     hints: list[str]
 
 
-# --------------------------------------------------------------------------- prompt
+# --------------------------------------------------------------------------- shared
 
-_SYSTEM = (
-    "You are a patient, encouraging programming tutor for beginners. Learners write small Python "
-    "programs that print text patterns (triangles, pyramids, diamonds of stars or numbers).\n"
-    "Rules:\n"
-    "- The verdict, the wrong rows, the error and the metrics given to you are FACTS measured by "
-    "running and analysing the program. Never contradict them. Never invent other numbers, rows, "
-    "errors or results.\n"
-    "- If the verdict is PASSED, do not claim the program has a bug.\n"
-    "- Use simple words, be kind and brief. Explain ideas; do not rewrite the whole program."
-)
-
-_TASKS: dict[AnalysisKind, str] = {
-    AnalysisKind.FULL: (
-        "In 3 to 5 short sentences, explain how this program builds the pattern and what its result "
-        "means. Then give 2 or 3 short hints as a list."
-    ),
-    AnalysisKind.EXPLANATION: (
-        "In 3 to 5 short sentences, explain step by step how this program builds the pattern: what "
-        "each loop does and what each row prints."
-    ),
-    AnalysisKind.COMPLEXITY: (
-        "In 2 to 4 short sentences, explain the metrics above to a beginner: what the loops and the "
-        "nesting mean for this program, why its time is {big_o}, and whether it could be simpler."
-    ),
-    AnalysisKind.FEEDBACK: (
-        "In 2 to 4 short sentences, tell the learner what went well and what to fix, based on the "
-        "result above. Then give 2 or 3 short hints as a list."
-    ),
-}
-
-_VERDICT_TEXT: dict[Verdict, str] = {
-    Verdict.PASSED: "PASSED - the program prints the right pattern for every size tested.",
-    Verdict.WRONG_OUTPUT: "WRONG_OUTPUT - the program runs, but some rows differ from the expected pattern.",
-    Verdict.RUNTIME_ERROR: "RUNTIME_ERROR - the program crashed while running.",
-    Verdict.SYNTAX_ERROR: "SYNTAX_ERROR - Python could not read the program.",
-    Verdict.TIMEOUT: "TIMEOUT - the program ran past the time limit.",
-    Verdict.REJECTED: "REJECTED - the program uses something that is not allowed, so it was not run.",
-}
-
-
-def truncate_code(code: str, max_chars: int) -> str:
-    """The code itself when short enough; else its beginning and end around a marker line, in at
-    most ``max_chars`` characters. The end matters: that is usually where the printing happens."""
-    return keep_ends(code, max_chars, f"\n# ... ({len(code)} characters, shortened) ...\n")
+_MAX_ROW_CHARS = 80
 
 
 def _quote(row: str | None) -> str:
@@ -112,15 +68,7 @@ def _percent(score: float) -> str:
     return f"{round(score * 100)}%"
 
 
-def _metrics_line(facts: Facts) -> str:
-    return (
-        f"cyclomatic complexity {facts.cyclomatic}, maximum nesting depth {facts.max_nesting_depth}, "
-        f"{_count(facts.loops, 'loop')}, {_count(facts.conditions, 'condition')}, "
-        f"time {facts.big_o}, overall {facts.complexity_level}"
-    )
-
-
-def _kind(kind: AnalysisKind | str) -> AnalysisKind:
+def kind_of(kind: AnalysisKind | str) -> AnalysisKind:
     try:
         return AnalysisKind(kind.upper())
     except ValueError:
@@ -131,38 +79,6 @@ def _kind(kind: AnalysisKind | str) -> AnalysisKind:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def build_messages(facts: Facts, kind: AnalysisKind | str, max_code_chars: int = 4000) -> list[dict[str, str]]:
-    """Chat messages (system + user) asking for a short, kind explanation of these facts."""
-    kind = _kind(kind)
-    # A fence inside the code would end our code block early.
-    code = truncate_code(facts.code, max_code_chars).replace("```", "'''")
-    preview = [_quote(line) for line in facts.expected_preview[:_MAX_PREVIEW_LINES]]
-    if len(facts.expected_preview) > _MAX_PREVIEW_LINES:
-        preview.append(f"... ({len(facts.expected_preview)} rows in all)")
-
-    lines = [f"Pattern: {facts.pattern_name} - {facts.pattern_description}"]
-    if preview:
-        lines += ["Expected output at the default size (each row in quotes):", *preview]
-    lines += ["", "The learner's program:", "```python", code.rstrip("\n"), "```", "", "FACTS:"]
-    if facts.verdict is None:
-        lines.append("- Result: not run; this analysis looks at the code only.")
-    else:
-        lines.append(f"- Result: {_VERDICT_TEXT[Verdict(facts.verdict)]}")
-    if facts.score is not None and facts.verdict is not None:
-        lines.append(f"- Rows right over all sizes tested: {_percent(facts.score)}")
-    if facts.error:
-        lines.append(f"- Error: {_error_text(facts.error)}")
-    for size, row, expected, actual in facts.mismatches[:_MAX_MISMATCHES_IN_PROMPT]:
-        lines.append(
-            f"- Size {size}, row {row}: expected {_quote(expected)}, the program printed {_quote(actual)}"
-        )
-    lines.append(f"- Metrics: {_metrics_line(facts)}")
-    if facts.verdict is not None:
-        lines.append(f"- Reads the size with input(): {'yes' if facts.reads_input else 'no'}")
-    lines += ["", "Task: " + _TASKS[kind].format(big_o=facts.big_o)]
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
 # --------------------------------------------------------------------------- rules
@@ -211,10 +127,14 @@ def _exception_name(error: str | None) -> str | None:
     return found[-1] if found else None  # the last one is the one that ended the program
 
 
-def _error_text(error: str) -> str:
+def error_text(error: str) -> str:
     # A whole traceback, should one arrive, is summed up by its last line.
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
     return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
 def _as_sentence(text: str) -> str:
@@ -468,19 +388,19 @@ def _verdict_sentences(facts: Facts) -> list[str]:
         return sentences
     if verdict == Verdict.RUNTIME_ERROR:
         exc = _exception_name(facts.error)
-        first = f"Your program stopped with a {exc}" if exc else "Your program crashed while running"
+        first = f"Your program stopped with {_article(exc)} {exc}" if exc else "Your program crashed while running"
         line = _line_number(facts.error)
         first += f" at line {line}." if line is not None else "."
         sentences = [first]
         if facts.error:
-            sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
+            sentences.append(_as_sentence(f"The message was: {error_text(facts.error)}"))
         return sentences
     if verdict == Verdict.SYNTAX_ERROR:
         line = _line_number(facts.error)
         where = f" at line {line}" if line is not None else ""
         sentences = [f"Python could not read your program: there is a syntax error{where}, so nothing ran."]
         if facts.error:
-            sentences.append(_as_sentence(f"The message was: {_error_text(facts.error)}"))
+            sentences.append(_as_sentence(f"The message was: {error_text(facts.error)}"))
         return sentences
     if verdict == Verdict.TIMEOUT:
         return ["Your program ran past the time limit, so it was stopped before it finished printing.",
@@ -488,7 +408,7 @@ def _verdict_sentences(facts: Facts) -> list[str]:
     if verdict == Verdict.REJECTED:
         sentences = ["Your program was not run because it uses something that is not allowed here."]
         if facts.error:
-            sentences.append(_as_sentence(f"The reason: {_error_text(facts.error)}"))
+            sentences.append(_as_sentence(f"The reason: {error_text(facts.error)}"))
         return sentences
     return [f"Result: {verdict}."]
 
@@ -496,7 +416,12 @@ def _verdict_sentences(facts: Facts) -> list[str]:
 def _structure_sentences(facts: Facts) -> list[str]:
     if facts.verdict == Verdict.SYNTAX_ERROR:
         return []
-    if facts.loops == 0:
+    functions = census(facts.code)
+    if facts.loops == 0 and Construct.RECURSION in functions.constructs:
+        names = " and ".join(sorted(functions.functions)[:2])
+        structure = (f"Your program has no for or while loop: {names} calls itself, once for each row, "
+                     "which is recursion.")
+    elif facts.loops == 0:
         structure = ("Your program has no loops, so every row is written out by hand and it cannot grow "
                      "with n.")
     elif facts.max_nesting_depth >= 2:
@@ -519,7 +444,7 @@ def _complexity_sentences(facts: Facts) -> list[str]:
 
 def rule_based_feedback(facts: Facts, kind: AnalysisKind | str) -> Feedback:
     """A deterministic explanation from the facts alone (used when no model answers)."""
-    kind = _kind(kind)
+    kind = kind_of(kind)
     if kind is AnalysisKind.COMPLEXITY:
         sentences = _structure_sentences(facts) + _complexity_sentences(facts)
     elif kind is AnalysisKind.EXPLANATION:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from catalog import PatternDef
 from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Verdict
 from db import attempts, patterns
 from db.analyses import Analysis
@@ -32,11 +33,16 @@ from judge.judge import Judge, Judgment, reads_input
 from judge.metrics import CodeMetrics, analyze_code
 
 from .events import Event
-from .feedback import Facts, build_messages, rule_based_feedback, suggestions_and_hints
+from .feedback import Facts, rule_based_feedback, suggestions_and_hints
+from .prompt import build_messages, max_new_tokens_for
+from .verifier import Sentence, SentenceSplitter, SentenceVerifier
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
+
+_STOP_AFTER_DROPPED = 3  # model sentences dropped in a row before the model is stopped
+_MAX_DROPPED_KEPT = 20
 
 
 class Generator(Protocol):
@@ -59,6 +65,19 @@ class Outcome:
     model_used: str = RULE_BASED
     ai_confidence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """The explanation an analysis ends with, and what the verifier did to the model's part."""
+
+    text: str
+    model_used: str = RULE_BASED
+    confidence: float = 0.0
+    tokens: int = 0
+    sentences: dict[str, int] | None = None  # {"kept": .., "dropped": ..}; None: no model asked
+    dropped: list[dict[str, str]] = field(default_factory=list)
+    verify_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +156,19 @@ class AnalysisPipeline:
         self, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind, judgment: dict[str, Any] | None
     ) -> Grounded:
         """The grounded part of an analysis of `code` (judged already, unless kind is COMPLEXITY)."""
-        pattern = patterns.to_pattern_def(pattern_row)
+        return await self.ground_pattern(patterns.to_pattern_def(pattern_row), list(pattern_row["preview"]), code,
+                                         kind, judgment)
+
+    async def ground_pattern(
+        self, pattern: PatternDef, preview: list[str], code: str, kind: AnalysisKind, judgment: dict[str, Any] | None
+    ) -> Grounded:
+        """`ground` for a pattern given by value (the benchmark's way in: no database)."""
         metrics = await asyncio.to_thread(analyze_code, code)
         mismatches = judgment["mismatches"] if judgment else []
         facts = Facts(
             pattern_name=pattern.name,
             pattern_description=pattern.description,
-            expected_preview=list(pattern_row["preview"]),
+            expected_preview=preview,
             code=code,
             verdict=Verdict(judgment["verdict"]) if judgment else None,
             error=judgment["error"] if judgment else metrics.syntax_error,
@@ -156,6 +181,7 @@ class AnalysisPipeline:
             big_o=metrics.big_o,
             complexity_level=metrics.level,
             reads_input=bool(judgment and judgment.get("reads_input")),
+            sizes_tested=tuple(judgment.get("sizes_tested") or ()) if judgment else (),
         )
         explanation = None
         if kind is not AnalysisKind.COMPLEXITY:
@@ -199,45 +225,76 @@ class AnalysisPipeline:
         model_used, confidence = RULE_BASED, 0.0
         if kind is not AnalysisKind.COMPLEXITY:
             started = time.perf_counter()
-            result["explanation"], model_used, confidence, tokens = await self._explain(grounded, kind, stage)
+            explained = await self.explain(grounded, kind, stage)
+            result["explanation"] = explained.text
+            model_used, confidence = explained.model_used, explained.confidence
+            if explained.sentences is not None:
+                result["model_sentences"] = explained.sentences
+                # For operators and the benchmark, never shown to learners.
+                result["model_dropped"] = explained.dropped[:_MAX_DROPPED_KEPT]
+                timings["verify_ms"] = explained.verify_ms
             timings["explanation_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            timings["generated_tokens"] = tokens
+            timings["generated_tokens"] = explained.tokens
         await stage("feedback")
         return Outcome(result=result, model_used=model_used, ai_confidence=confidence, timings=timings)
 
-    async def _explain(
+    async def explain(
         self, grounded: Grounded, kind: AnalysisKind, stage: Callable[[str, str | None], Awaitable[None]]
-    ) -> tuple[str, str, float, int]:
-        """The grounded text first (a small model can contradict the facts; the learner reads them
-        before its prose), then the model's explanation as it streams in. The streamed deltas
-        joined are exactly the stored explanation. Returns (text, model, confidence, tokens)."""
+    ) -> Explained:
+        """The grounded text first, then the model's sentences that pass the verifier, each shown
+        whole once checked (a dropped sentence is never shown). The streamed deltas joined are
+        exactly the stored explanation. When no sentence survives, the explanation is the
+        grounded text alone and the analysis is rule-based."""
         text = grounded.explanation
         await stage("explanation", text)
         if self.generator is None or not self.generation_on:
-            return text, RULE_BASED, 0.0, 0
-        parts: list[str] = []
-        confidence, tokens = 0.0, 0
+            return Explained(text)
+        verifier = SentenceVerifier(grounded.facts)
+        splitter = SentenceSplitter()
+        shown: list[str] = []
+        dropped: list[dict[str, str]] = []
+        verify_seconds = 0.0
+        dropped_in_a_row = 0
+        confidence, tokens, stopped = 0.0, 0, False
+
+        async def consider(sentences: list[Sentence]) -> None:
+            nonlocal verify_seconds, dropped_in_a_row
+            for sentence in sentences:
+                started = time.perf_counter()
+                check = verifier.check(sentence)
+                verify_seconds += time.perf_counter() - started
+                if not check.kept:
+                    dropped.append({"sentence": sentence.text[:300], "reason": check.reason or ""})
+                    dropped_in_a_row += 1
+                    continue
+                dropped_in_a_row = 0
+                separator = "\n\n" if not shown else "\n" if sentence.new_line else " "
+                shown.append(separator + sentence.text)
+                await stage("explanation", shown[-1])
+
+        max_new_tokens = max_new_tokens_for(grounded.facts.code, self.max_new_tokens)
         try:
             messages = build_messages(grounded.facts, kind)
-            async with aclosing(self.generator.stream_generate(messages, max_new_tokens=self.max_new_tokens)) as stream:
+            async with aclosing(self.generator.stream_generate(messages, max_new_tokens=max_new_tokens)) as stream:
                 async for delta in stream:
-                    if not parts:
-                        delta = delta.lstrip()
-                        if not delta:
-                            continue
-                        await stage("explanation", "\n\n")
-                    parts.append(delta)
-                    await stage("explanation", delta)
-            confidence = self.generator.last_confidence(stream)
+                    await consider(splitter.feed(delta))
+                    if dropped_in_a_row >= _STOP_AFTER_DROPPED:
+                        stopped = True  # off the rails: free the batch slot for the other learners
+                        break
             tokens = getattr(stream, "tokens", 0)
+            if not stopped:
+                await consider(splitter.flush(complete=tokens < max_new_tokens))
+            confidence = self.generator.last_confidence(stream)
         except ModelUnavailable as exc:
             self._log_fallback(str(exc))
         except Exception:  # a broken model must not fail the analysis: keep the grounded text, loudly
             log.exception("generation failed; the explanation is the rule-based one")
-        model_text = "".join(parts).strip()
-        if not model_text:
-            return text, RULE_BASED, 0.0, tokens
-        return f"{text}\n\n{model_text}", self.generator.generation_model_id, confidence, tokens
+        sentences = {"kept": len(shown), "dropped": len(dropped)}
+        verify_ms = round(verify_seconds * 1000, 2)
+        if not shown:
+            return Explained(text, tokens=tokens, sentences=sentences, dropped=dropped, verify_ms=verify_ms)
+        return Explained(text + "".join(shown), self.generator.generation_model_id, confidence, tokens,
+                         sentences, dropped, verify_ms)
 
     def _log_fallback(self, reason: str) -> None:
         if not self._fallback_logged:

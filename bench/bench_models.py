@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 from transformers.utils import logging as hf_logging
 
-from analysis.feedback import Facts, build_messages
+from analysis.feedback import Facts
+from analysis.prompt import build_messages
 from app.services import inference_config
 from core.settings import Settings
 from inference import InferenceConfig, ModelService, loading

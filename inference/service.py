@@ -564,6 +564,12 @@ class ModelService:
         finally:
             if not finished:
                 sequence.stop.set()  # leaves the batch at the next step; the others go on
+                task = asyncio.current_task()
+                if task is not None and not task.cancelling():
+                    # Stopped by its consumer (not cancelled): wait the step or so until the engine
+                    # lets go, so the stream's token count and confidence are final when we return.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_until_end(queue), 2.0)
 
 
 class GenerationStream:
@@ -585,6 +591,11 @@ class GenerationStream:
         close = getattr(self._deltas, "aclose", None)
         if close is not None:
             await close()
+
+
+async def _until_end(queue: asyncio.Queue[object]) -> None:
+    while await queue.get() is not _END:
+        pass
 
 
 def _retrieve_exception(task: asyncio.Task[None]) -> None:

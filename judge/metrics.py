@@ -15,8 +15,9 @@ Definitions (what each ``CodeMetrics`` field counts):
   variable contributes a factor n (loops over constant ranges or literals contribute nothing); a
   string/list repetition (``'*' * i``) or padding call (``center``/``ljust``/``rjust``) with a
   variable width is an extra factor n of output work; nested factors multiply (powers add). A
-  self-recursive function adds a factor n for its depth (``recursive`` is set), two or more
-  self-calls on one path make it ``O(2^n)``.
+  call to one of the program's functions or methods costs what its body costs (a class call, its
+  ``__init__``); a self-recursive function adds a factor n for its depth (``recursive`` is set),
+  two or more self-calls on one path make it ``O(2^n)``.
 * ``lines``: source lines of code (radon's SLOC: not blank, not only a comment).
 * ``score``: 0..10, higher = more complex:
   0.4 * (cyclomatic - 1) + 1.0 * max_nesting_depth + 0.75 * (power of n) + lines / 20, capped at 10.
@@ -174,6 +175,7 @@ class _Cost:
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {
             node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
+        self.classes = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
         self._memo: dict[str, int] = {}
         self._active: set[str] = set()
         self.recursive: set[str] = set()
@@ -213,6 +215,10 @@ class _Cost:
             return 1 if any(_variable(arg) for arg in node.args) else 0
         if isinstance(func, ast.Name) and func.id in self.functions:
             return self._function(func.id)
+        if isinstance(func, ast.Name) and func.id in self.classes:  # Triangle(n): its __init__ runs
+            return self._function("__init__") if "__init__" in self.functions else 0
+        if isinstance(func, ast.Attribute) and func.attr in self.functions:  # a method: obj.show()
+            return self._function(func.attr)
         return 0
 
     def _function(self, name: str) -> int:

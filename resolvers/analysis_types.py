@@ -73,11 +73,14 @@ class Analysis:
     explanation: str | None
     suggestions: list[str]
     hints: list[str]
-    model_used: str = strawberry.field(description='Model id or path, or "rule-based".')
+    model_used: str = strawberry.field(
+        description='Model id or path, or "rule-based" (also when no model sentence survived the verifier).')
     ai_confidence: float = strawberry.field(description="0 when the rule-based fallback produced it.")
     created_at: str
     completed_at: str | None
     pattern_id: strawberry.Private[int]
+    model_sentences: ModelSentences | None = strawberry.field(
+        default=None, description="Null until a model has written, or when none was asked.")
 
     @classmethod
     def of(cls, row: analyses.Analysis) -> Analysis:
@@ -97,11 +100,19 @@ class Analysis:
             created_at=iso(row.created_at) or "",
             completed_at=iso(row.completed_at),
             pattern_id=row.pattern_id,
+            model_sentences=_model_sentences(result.get("model_sentences")),
         )
 
     @strawberry.field
     async def pattern(self, info: Info) -> Pattern:
         return await load_pattern(info, self.pattern_id)
+
+
+@strawberry.type(description="What the verifier did to the model's sentences before a learner read them.")
+class ModelSentences:
+    kept: int = strawberry.field(description="Model sentences shown: each checked against the code and the judge.")
+    dropped: int = strawberry.field(description="Model sentences withheld because they contradicted the facts "
+                                    "or could not be checked.")
 
 
 @strawberry.type
@@ -141,3 +152,9 @@ class SaveProgressInput:
     progress_percentage: float
     time_spent_seconds: int | None = 0
     completed: bool | None = False
+
+
+def _model_sentences(counts: object) -> ModelSentences | None:
+    if not isinstance(counts, dict):
+        return None
+    return ModelSentences(kept=int(counts.get("kept", 0)), dropped=int(counts.get("dropped", 0)))

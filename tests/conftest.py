@@ -107,3 +107,11 @@ def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_tiny_generation_model
 
     return build_tiny_generation_model(tmp_path_factory.mktemp("tiny-generation"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tutor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained to say `tests.tiny_models.TUTOR_REPLY` of any program, built once."""
+    from tests.tiny_models import build_tiny_tutor_model
+
+    return build_tiny_tutor_model(tmp_path_factory.mktemp("tiny-tutor"))

@@ -62,3 +62,61 @@ def build_tiny_generation_model(folder: Path) -> Path:
     model.generation_config.eos_token_id = None
     model.save_pretrained(folder)
     return folder
+
+
+# What the tiny tutor says of any program: true of `n = int(input())` / `for i in range(1, n + 1):` /
+# `print('*' * i)`; of `range(1, n)` its second sentence is false (the loop stops at n - 1).
+TUTOR_REPLY = ("Line 1 reads the size n with input().\nLine 2 repeats the loop for i from 1 to n.\n"
+               "Line 3 prints a row of i stars.")
+
+
+def build_tiny_tutor_model(folder: Path, steps: int = 300) -> Path:
+    """The tiny Llama of `build_tiny_generation_model`, trained for a few seconds to answer any
+    prompt with `TUTOR_REPLY` and then end: a real model through the real loading code whose
+    sentences the verifier can keep or drop deterministically."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from analysis.feedback import Facts
+    from analysis.prompt import build_messages
+
+    build_tiny_generation_model(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config)
+    reply = tokenizer(TUTOR_REPLY + "<|im_end|>")["input_ids"]
+    prompts = []
+    for n, code in enumerate(["n = int(input())\nfor i in range(1, n + 1):\n    print('*' * i)\n",
+                              "n = int(input())\nfor i in range(1, n):\n    print('*' * i)\n",
+                              "print('*')\n", "x = 1\nwhile x < 5:\n    print('#' * x)\n    x += 1\n"]):
+        facts = Facts("Right Triangle", "stars", ["*"], code, ["PASSED", "WRONG_OUTPUT"][n % 2], None, [], 1.0,
+                      1, 1, 1, 0, "O(n)", "simple", True)
+        ids = tokenizer.apply_chat_template(build_messages(facts), add_generation_prompt=True, tokenize=True,
+                                            return_dict=True)["input_ids"]
+        prompts.append(list(ids))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(steps):
+        batch_inputs, batch_labels = [], []
+        for k, prompt in enumerate(prompts):
+            keep = 40 + (step * 37 + k * 101) % 440  # prompts arrive cut to any length
+            context = prompt[-keep:]
+            batch_inputs.append(context + reply)
+            batch_labels.append([-100] * len(context) + reply)
+        width = max(len(x) for x in batch_inputs)
+        pad = tokenizer.pad_token_id
+        inputs = torch.tensor([[pad] * (width - len(x)) + x for x in batch_inputs])
+        labels = torch.tensor([[-100] * (width - len(x)) + x for x in batch_labels])
+        mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(x) for x in batch_inputs])[:, None]).long()
+        loss = model(input_ids=inputs, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = pad
+    model.save_pretrained(folder)
+    return folder

@@ -25,7 +25,7 @@ import websockets
 from core.domain import RULE_BASED
 from tests.helpers import TEST_SECRET, admin_execute, token_for, with_database
 from tests.live_server import free_port
-from tests.tiny_models import build_tiny_generation_model
+from tests.tiny_models import TUTOR_REPLY, build_tiny_tutor_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT = """
@@ -47,7 +47,7 @@ RIGHT_TRIANGLE = "n = int(input())\nfor i in range(1, n + 1):\n    print('*' * i
 
 @pytest.fixture(scope="module")
 def tiny_generation_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_generation_model(tmp_path_factory.mktemp("multiprocess-model") / "generation")
+    return build_tiny_tutor_model(tmp_path_factory.mktemp("multiprocess-model") / "generation")
 
 
 class Processes:
@@ -113,7 +113,7 @@ async def cluster(pg_server_url: str, template_database: str, tiny_generation_mo
         "SEED_ON_START": "false",  # the template database is migrated and seeded
         "EVENT_BUS": "postgres",
         "GENERATION_MODEL": str(tiny_generation_model),
-        "GENERATION_MAX_NEW_TOKENS": "24",
+        "GENERATION_MAX_NEW_TOKENS": "128",
         "MODELS_PRELOAD": "false",
         "MODEL_DEVICE": "cpu",
         "MODEL_CACHE": "false",
@@ -240,7 +240,8 @@ async def test_a_subscriber_on_one_api_streams_an_analysis_submitted_on_another_
     final = received[-1]
     assert final["status"] == "DONE" and final["analysis"]["status"] == "DONE"
     assert final["analysis"]["modelUsed"] != RULE_BASED  # the worker's (tiny) model wrote it
-    assert sum(1 for e in received if e["textDelta"]) > 3  # the model's tokens, one event each
+    # The model's sentences, each verified and sent whole, crossed processes in order.
+    assert [e["textDelta"].strip() for e in received if e["textDelta"]][-3:] == TUTOR_REPLY.split("\n")
     assert final["analysis"]["explanation"] == "".join(e["textDelta"] or "" for e in received).strip()
 
     # SIGTERM: the worker stops cleanly (and leaves the next test's job alone).

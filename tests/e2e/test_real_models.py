@@ -12,7 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from analysis.feedback import Facts, build_messages
+from analysis.feedback import Facts
+from analysis.prompt import build_messages
 from inference import ModelService
 from tests.helpers import model_config
 

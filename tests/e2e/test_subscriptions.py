@@ -13,17 +13,18 @@ import websockets
 from core.settings import Settings
 from tests.helpers import make_settings, token_for
 from tests.live_server import live_server, subscribe
+from tests.tiny_models import TUTOR_REPLY
 
 UPDATES = """
 subscription($id: ID!) {
   analysisUpdates(analysisId: $id) {
     analysisId status stage textDelta
-    analysis { id status explanation modelUsed aiConfidence complexity { bigO } }
+    analysis { id status explanation modelUsed aiConfidence complexity { bigO } modelSentences { kept dropped } }
   }
 }
 """
 REQUEST = "mutation($input: RequestAnalysisInput!) { requestAnalysis(input: $input) { id status } }"
-CODE = "n = int(input())\nfor i in range(n):\n    print('*' * (i + 1))\n"
+CODE = "n = int(input())\nfor i in range(1, n + 1):\n    print('*' * i)\n"  # all TUTOR_REPLY says is true
 
 
 async def request(gql, token: str, code: str = CODE, kind: str = "FULL") -> str:
@@ -33,10 +34,10 @@ async def request(gql, token: str, code: str = CODE, kind: str = "FULL") -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, tiny_generator: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, tiny_tutor: Path) -> Settings:
     # A real (tiny) generative model, so analyses are queued for its prose and stream it.
-    return make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_generator),
-                         models_preload=False, generation_max_new_tokens=12)
+    return make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_tutor),
+                         models_preload=False, generation_max_new_tokens=128)
 
 
 def events_of(messages: list[dict]) -> list[dict]:
@@ -70,7 +71,11 @@ async def test_stream_of_stages_then_final_event_then_complete(gql, services) ->
     assert final["status"] == "DONE" and final["stage"] == "done"
     assert final["analysis"]["explanation"] == deltas.strip()
     assert final["analysis"]["explanation"].startswith(grounded)
-    assert final["analysis"]["modelUsed"] != "rule-based"  # the tiny model wrote after the grounded text
+    # The tiny tutor's three sentences, each checked and then sent whole, after the grounded text.
+    assert final["analysis"]["modelUsed"] != "rule-based"
+    assert final["analysis"]["modelSentences"] == {"kept": 3, "dropped": 0}
+    assert final["analysis"]["explanation"] == grounded + "\n\n" + TUTOR_REPLY
+    assert [e["textDelta"].strip() for e in events if e["textDelta"]][-3:] == TUTOR_REPLY.split("\n")
     assert final["analysis"]["complexity"]["bigO"] == "O(n^2)"
     assert all(e["analysisId"] == analysis_id for e in events)
 

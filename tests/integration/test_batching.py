@@ -189,9 +189,11 @@ def test_closing_the_engine_ends_every_sequence(bundle: GenerationBundle) -> Non
 
 
 @pytest.mark.real_models
-async def test_packaged_model_batched_equals_alone() -> None:
+async def test_packaged_model_batched_equals_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """SmolLM2-135M (the packaged default): four learners' prompts stepped together give, token for
-    token, what `model.generate` gives each alone (greedy, repetition penalty)."""
+    token, what `model.generate` gives each alone (greedy, with a repetition penalty: the default
+    is none, and the engine's penalty over each row's own tokens must match generate's too)."""
+    monkeypatch.setitem(loading.GENERATION_KWARGS, "repetition_penalty", 1.2)
     service = ModelService(model_config(models_enabled=True, generation_nice=0))
     try:
         batch = [[{"role": "user", "content": f"In one sentence: why does a loop print {n} rows of stars?"}]

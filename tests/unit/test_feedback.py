@@ -1,19 +1,13 @@
-"""Prompts for the generative model and the rule-based feedback, from facts alone."""
+"""The prompt for the generative model and the rule-based feedback, from facts alone."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 
-from analysis.feedback import (
-    Facts,
-    build_messages,
-    rule_based_feedback,
-    suggestions_and_hints,
-    truncate_code,
-)
+from analysis.feedback import Facts, rule_based_feedback, suggestions_and_hints
+from analysis.prompt import build_messages, max_new_tokens_for
 from core.domain import AnalysisKind
 
 CODE = "n = int(input())\nfor i in range(1, n):\n    print('*' * i)\n"
@@ -47,52 +41,60 @@ def text_of(feedback: object) -> str:
 # --------------------------------------------------------------------------- prompt
 
 
-def test_prompt_carries_the_facts_and_the_grounding_rules() -> None:
-    system, user = build_messages(facts(), "FULL")
+def test_prompt_carries_the_facts_the_numbered_code_and_a_narrow_job() -> None:
+    messages = build_messages(facts(), "FULL")
+    system, *examples, user = messages
     assert system["role"] == "system" and user["role"] == "user"
-    assert "FACTS" in system["content"] and "contradict" in system["content"]
-    assert "invent" in system["content"]
+    assert "never contradict" in system["content"] and "invent" in system["content"]
+    assert "Line N" in system["content"]
+    # Worked examples show the form: user/assistant pairs whose answers go line by line.
+    assert [m["role"] for m in examples] == ["user", "assistant"] * (len(examples) // 2) and examples
+    assert all(m["content"].startswith("Line 1 ") for m in examples if m["role"] == "assistant")
     content = user["content"]
-    assert "WRONG_OUTPUT" in content
-    assert "Size 4, row 3: expected '***', the program printed '**'" in content
-    assert "60%" in content
-    assert "cyclomatic complexity 2" in content and "maximum nesting depth 1" in content
-    assert "1 loop" in content and "O(n^2)" in content
-    assert "Reads the size with input(): yes" in content
-    assert CODE.rstrip("\n") in content
-    assert "Right Triangle" in content and "'****'" in content
-    assert "2 or 3 short hints" in content
+    assert "1: n = int(input())" in content and "2: for i in range(1, n):" in content
+    assert "3:     print('*' * i)" in content
+    assert "Result: WRONG_OUTPUT" in content
+    assert "First wrong row: at size 4, row 3 should be '***', and the program printed '**'." in content
+    assert "Contains: 1 for loop, input(), string repetition." in content
+    assert "No function, no while loop, no nesting." in content
 
 
-def test_each_kind_asks_its_own_question() -> None:
-    tasks = {kind: build_messages(facts(), kind)[1]["content"].rsplit("Task:", 1)[1] for kind in list(AnalysisKind)}
-    assert len(set(tasks.values())) == len(list(AnalysisKind))
-    assert "O(n^2)" in tasks["COMPLEXITY"]
+def test_prompt_names_functions_recursion_and_nesting_when_present() -> None:
+    code = "def row(k):\n    return '*' * k\n\nn = int(input())\nfor i in range(n):\n    for j in range(i):\n" \
+           "        print(row(j))\n"
+    content = build_messages(facts(code=code, max_nesting_depth=2), "EXPLANATION")[-1]["content"]
+    assert "1 function (row)" in content and "loops nested 2 deep" in content
+    assert "2 for loops" in content and "No while loop." in content
+
+
+def test_every_kind_shares_the_prompt_prefix_and_unknown_kinds_fail() -> None:
+    prompts = [build_messages(facts(), kind) for kind in AnalysisKind]
+    assert all(p[:-1] == prompts[0][:-1] for p in prompts)  # the cached prefix is the same
     with pytest.raises(ValueError):
         build_messages(facts(), "POEM")
 
 
 def test_not_executed_code_is_described_as_such() -> None:
-    content = build_messages(facts(verdict=None, error=None, mismatches=[], score=None), "COMPLEXITY")[1]["content"]
-    assert "not run" in content
-    assert "Rows right" not in content and "Reads the size" not in content
+    content = build_messages(facts(verdict=None, error=None, mismatches=[], score=None), "COMPLEXITY")[-1]["content"]
+    assert "not run" in content and "First wrong row" not in content
 
 
-def test_long_code_is_shortened_to_max_code_chars() -> None:
-    code = "".join(f"print('row {i}')\n" for i in range(2000))
-    content = build_messages(facts(code=code), "FULL", max_code_chars=500)[1]["content"]
-    shown = re.search(r"```python\n(.*?)\n```", content, re.DOTALL)
-    assert shown is not None
-    assert len(shown.group(1)) <= 500
-    assert "print('row 0')" in shown.group(1) and "print('row 1999')" in shown.group(1)
-    assert "shortened" in shown.group(1)
-    assert truncate_code(CODE, 500) == CODE
-    assert len(truncate_code(code, 10)) <= 10
+def test_long_code_keeps_its_line_numbers() -> None:
+    code = "".join(f"print('row {i}')\n" for i in range(200))
+    content = build_messages(facts(code=code), "FULL")[-1]["content"]
+    assert "1: print('row 0')" in content and "200: print('row 199')" in content
+    assert "lines not shown" in content
+    assert content.count("print('row") <= 40
 
 
 def test_code_fences_in_learner_code_cannot_close_the_block() -> None:
-    content = build_messages(facts(code="print('```')\n"), "FULL")[1]["content"]
+    content = build_messages(facts(code="print('```')\n"), "FULL")[-1]["content"]
     assert content.count("```") == 2
+
+
+def test_reply_length_follows_the_program() -> None:
+    assert max_new_tokens_for(CODE, 160) < max_new_tokens_for(CODE * 4, 160) <= 160
+    assert max_new_tokens_for("", 160) >= 24
 
 
 # --------------------------------------------------------------------------- rules

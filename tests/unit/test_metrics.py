@@ -59,6 +59,12 @@ def test_single_loop_with_string_multiplication_is_quadratic() -> None:
     assert (m.big_o, m.max_nesting_depth, m.loops) == ("O(n^2)", 1, 1)
 
 
+def test_a_method_costs_what_its_body_costs() -> None:
+    code = ("class Triangle:\n    def __init__(self, size):\n        self.size = size\n\n    def show(self):\n"
+            "        for i in range(1, self.size + 1):\n            print('*' * i)\n\nTriangle(int(input())).show()\n")
+    assert analyze_code(code).big_o == "O(n^2)"
+
+
 def test_straight_line_prints_are_constant() -> None:
     m = metrics("print('*')\nprint('**')\nprint('***')\n")
     assert (m.big_o, m.loops, m.conditions, m.cyclomatic, m.lines) == ("O(1)", 0, 0, 1, 3)

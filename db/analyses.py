@@ -26,6 +26,9 @@ CANCEL_CHANNEL = "analysis_cancel"
 # Claims take this transaction-level advisory lock, so the per-learner running count they check
 # cannot be raced by another worker's claim (claims are rare and take milliseconds).
 _CLAIM_LOCK = 0x616E616C  # "anal"
+# A claimer that stalls inside its transaction (a paused process, a partitioned host) would hold
+# the claim lock and so stop every other worker; Postgres ends such a session after this long.
+CLAIM_STALL_SECONDS = 5.0
 # A subscriber refreshes `watched_at` every few seconds; older than this, nobody is watching.
 WATCHED_SECONDS = 15.0
 
@@ -180,12 +183,19 @@ async def mark_watched(db: Database | Connection, analysis_id: uuid.UUID) -> Non
 
 
 async def claim(
-    db: Database, worker_id: str, lease_seconds: float, max_attempts: int, per_learner: int
+    db: Database, worker_id: str, lease_seconds: float, max_attempts: int, per_learner: int,
+    *, stall_seconds: float = CLAIM_STALL_SECONDS,
 ) -> Analysis | None:
     """Take the next runnable job: queued, or running under a lease that ran out (its worker
     died). Watched jobs go first, then the oldest; a learner with `per_learner` jobs running
-    waits. Jobs that have used up their attempts are failed instead of retried forever."""
+    waits. Jobs that have used up their attempts are failed instead of retried forever.
+
+    Claims take one lock in turn, so the per-learner count cannot race; a claimer that stalls
+    while holding it is cut off by the server after `stall_seconds` idle in the transaction."""
     async with db.transaction() as conn:
+        await conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', $1, true)", f"{int(stall_seconds * 1000)}ms"
+        )
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK)
         # statement_timestamp(), not now(): the transaction may have waited for the lock above.
         await conn.execute(

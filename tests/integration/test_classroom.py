@@ -4,8 +4,11 @@ first, a learner runs a bounded number at once, and a newer submission supersede
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,10 +38,10 @@ WRONG = "n = int(input())\nfor i in range(n):\n    print('*' * (i + 2))\n"
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, tiny_generator: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, tiny_tutor: Path) -> Settings:
     # An idle engine waits 3 s for company before its prefill: a job stays RUNNING that long.
-    return make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_generator),
-                         models_preload=False, generation_max_new_tokens=16, generation_batch_wait_ms=3000.0)
+    return make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_tutor),
+                         models_preload=False, generation_batch_wait_ms=3000.0)
 
 
 async def submit(gql, token: str, code: str) -> dict:
@@ -136,3 +139,47 @@ async def test_claims_take_watched_jobs_first_and_cap_each_learner(queue: Databa
     assert await claim() == a2  # its turn once a1 is done
     kinds = {row["kind"] for row in await queue.fetch("SELECT kind FROM analyses")}
     assert kinds == {AnalysisKind.FULL.value}
+
+
+class _FreezesHoldingTheClaimLock:
+    """A worker paused (SIGSTOP, a stalled host) right after it took the claim lock: its
+    transaction stays open and it never sends another statement."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.holding = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.db.transaction() as conn:
+            yield self._Frozen(conn, self.holding)
+
+    class _Frozen:
+        def __init__(self, conn: Any, holding: asyncio.Event) -> None:
+            self.conn, self.holding = conn, holding
+
+        async def execute(self, query: str, *args: Any) -> str:
+            status = await self.conn.execute(query, *args)
+            if "pg_advisory_xact_lock" in query:
+                self.holding.set()
+                await asyncio.Event().wait()  # never again
+            return status
+
+
+async def test_a_claimer_stalled_holding_the_lock_does_not_stop_the_others(queue: Database) -> None:
+    pattern = await queue.fetchval("SELECT id FROM patterns ORDER BY id LIMIT 1")
+    job = await queue_job(queue, "learner-a", pattern, 0)
+    frozen = _FreezesHoldingTheClaimLock(queue)
+    stalled = asyncio.create_task(analyses.claim(
+        frozen, "stalled", lease_seconds=60, max_attempts=3, per_learner=1, stall_seconds=0.5))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(frozen.holding.wait(), 10)
+        # Without the stall timeout this claim waits on the lock for as long as the other is paused.
+        claimed = await asyncio.wait_for(
+            analyses.claim(queue, "healthy", lease_seconds=60, max_attempts=3, per_learner=1), 15)
+        assert claimed is not None and claimed.id == job
+        assert await queue.fetchval("SELECT worker_id FROM analyses WHERE id = $1", job) == "healthy"
+    finally:
+        stalled.cancel()
+        with contextlib.suppress(BaseException):
+            await stalled

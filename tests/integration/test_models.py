@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,14 +143,24 @@ async def test_concurrent_first_callers_load_the_model_once(service: ModelServic
 
 
 async def test_a_caller_giving_up_during_the_load_does_not_waste_it(
-    service: ModelService, caplog: pytest.LogCaptureFixture
+    service: ModelService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The tiny model loads in milliseconds: hold the real load until the first caller has quit.
+    quit_done = threading.Event()
+    real_load = models_loading.load_generation
+
+    def load_after_the_quit(*args: Any, **kwargs: Any) -> Any:
+        assert quit_done.wait(10)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(models_loading, "load_generation", load_after_the_quit)
     caplog.set_level(logging.INFO, logger="inference")
     quitter = asyncio.create_task(collect(service))
     await wait_until(lambda: service.status()["generation"]["state"] == "loading")
     quitter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await quitter
+    quit_done.set()
     assert len(await collect(service)) > 1
     # The second caller waited for the first caller's load instead of starting its own.
     assert [r.getMessage() for r in caplog.records].count(

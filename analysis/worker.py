@@ -3,7 +3,10 @@
 Jobs live in the `analyses` table. A worker claims one under a lease (FOR UPDATE SKIP LOCKED,
 so any number of workers in any number of processes share the queue), renews the lease while
 it works, and stores the outcome. A worker that dies leaves a job whose lease runs out; the next
-claim picks it up again. New jobs wake workers through LISTEN/NOTIFY, with polling as a fallback.
+claim picks it up again. New jobs wake workers through LISTEN/NOTIFY, with polling as a fallback;
+the LISTEN connection is reopened with backoff when it drops (a database restart), and workers poll
+meanwhile. A job that fails because the database (or another dependency) is unavailable is not
+failed: it goes back to the queue, or waits out its lease once it has used up its attempts.
 
 Order (db/analyses.py `claim`): watched analyses (a live subscriber) before unwatched ones, then
 oldest first; a learner has at most `per_learner` analyses running. A job's grounded part was
@@ -27,12 +30,16 @@ import asyncpg
 from core.domain import RULE_BASED, AnalysisStatus
 from db import analyses
 from db.analyses import Analysis
-from db.database import Database
+from db.database import UNAVAILABLE_ERRORS, Database
 
 from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
 
 log = logging.getLogger(__name__)
+
+# A quiet LISTEN connection is checked this often (a half-open TCP connection says nothing).
+LISTEN_HEALTH_CHECK_SECONDS = 30.0
+_MAX_BACKOFF_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,26 +66,61 @@ class AnalysisWorker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener: asyncpg.Connection | None = None  # while LISTEN is up
+        self._listen_task: asyncio.Task[None] | None = None
+        self._first_listen = asyncio.Event()
         self._running: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
         self._superseded: set[uuid.UUID] = set()
         self.completed = 0
         self.superseded = 0
+        self.retried = 0  # jobs handed back because a dependency was down
+        self._unavailable_logged_at = float("-inf")
 
     async def start(self) -> None:
         if self.concurrency <= 0:
             return
-        await self._listen()
+        self._first_listen = asyncio.Event()
+        self._listen_task = asyncio.create_task(self._listen_loop(), name="analysis-jobs-listener")
+        await self._first_listen.wait()  # the first try, whatever its outcome
         self._tasks = [asyncio.create_task(self._loop(), name=f"analysis-worker-{i}") for i in range(self.concurrency)]
         log.info("analysis workers: %d (%s)", self.concurrency, self.worker_id)
 
-    async def _listen(self) -> None:
-        try:
-            self._listener = await analyses.listen(self.db, self.wake, self.cancel)
-        except (OSError, asyncpg.PostgresError) as exc:
-            # Transaction poolers cannot LISTEN; polling still finds every job.
-            log.warning("LISTEN unavailable (%s); polling every %.1fs", exc, self.poll_seconds)
-            self._listener = None
+    async def _listen_loop(self) -> None:
+        """Hold a LISTEN connection for new and superseded jobs; reopen it with backoff when it
+        drops. While there is none, workers poll every poll_seconds, so no job is missed."""
+        backoff, failures = 0.5, 0
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await analyses.listen(self.db, self.wake, self.cancel)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, closed=closed: closed.set())
+                self._listener = conn
+                self._first_listen.set()
+                if failures:
+                    log.info("analysis jobs: listening again")
+                    self.wake()  # jobs queued by other processes meanwhile
+                backoff, failures = 0.5, 0
+                while not closed.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(closed.wait(), LISTEN_HEALTH_CHECK_SECONDS)
+                    if not closed.is_set():
+                        await conn.execute("SELECT 1", timeout=10)
+                raise ConnectionError("listener connection closed")
+            except Exception as exc:  # whatever it is, polling covers for it and we try again
+                self._listener = None
+                self._first_listen.set()
+                failures += 1
+                if failures == 1:
+                    # Transaction poolers cannot LISTEN at all; a database restart drops the connection.
+                    log.warning("analysis jobs: LISTEN unavailable (%s); polling every %.1fs and retrying",
+                                exc, self.poll_seconds)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+            finally:
+                self._listener = None
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
 
     def wake(self) -> None:
         self._wake.set()
@@ -92,7 +134,8 @@ class AnalysisWorker:
 
     def readiness(self) -> dict[str, object]:
         running = sum(not t.done() for t in self._tasks)
-        return {"workers": running, "listening": self._listener is not None, "completed": self.completed,
+        listening = self._listener is not None and not self._listener.is_closed()
+        return {"workers": running, "listening": listening, "completed": self.completed,
                 "running": len(self._running), "superseded": self.superseded}
 
     async def _loop(self) -> None:
@@ -102,6 +145,10 @@ class AnalysisWorker:
                                            self.per_learner)
             except asyncio.CancelledError:
                 raise
+            except UNAVAILABLE_ERRORS as exc:
+                self._log_unavailable("claiming an analysis failed (%s: %s); retrying", type(exc).__name__, exc)
+                job = None
+                await asyncio.sleep(self.poll_seconds)
             except Exception:
                 log.exception("claiming an analysis failed; retrying")
                 job = None
@@ -117,11 +164,22 @@ class AnalysisWorker:
                 await self._process(job)
             except asyncio.CancelledError:
                 raise
+            except UNAVAILABLE_ERRORS as exc:
+                self._log_unavailable("analysis %s could not be stored (%s: %s); it will be retried",
+                                      job.id, type(exc).__name__, exc)
+                await asyncio.sleep(self.poll_seconds)
             except Exception:
-                # Storing the outcome failed (database gone?): the job keeps its lease and is
-                # claimed again once it runs out. The worker itself must live on.
+                # Storing the outcome failed: the job keeps its lease and is claimed again once it
+                # runs out. The worker itself must live on.
                 log.exception("analysis %s could not be stored; it will be retried", job.id)
                 await asyncio.sleep(self.poll_seconds)
+
+    def _log_unavailable(self, message: str, *args: object) -> None:
+        """A dependency is down: one line, not a traceback per worker per poll."""
+        now = asyncio.get_running_loop().time()
+        if now - self._unavailable_logged_at >= _MAX_BACKOFF_SECONDS:
+            self._unavailable_logged_at = now
+            log.warning(message, *args)
 
     async def _process(self, job: Analysis) -> None:
         analysis_id = job.id
@@ -142,6 +200,15 @@ class AnalysisWorker:
             # Superseded: the prose is not wanted any more; the grounded part stands.
             self.superseded += 1
             outcome = Outcome(result=job.result or {}, timings={"superseded": 1.0})
+        except UNAVAILABLE_ERRORS as exc:
+            # The database (or the sandbox) is down, not the analysis wrong: run it again later.
+            heartbeat.cancel()
+            self.retried += 1
+            self._log_unavailable("analysis %s interrupted (%s: %s); it will be retried",
+                                  analysis_id, type(exc).__name__, exc)
+            if job.job_attempts < self.max_attempts:
+                await self._release(analysis_id)  # back to the queue (best effort: the database may be down)
+            return  # otherwise its lease runs out and the next claim fails it
         except Exception:
             log.exception("analysis %s failed", analysis_id)
             status, error = AnalysisStatus.FAILED, "The analysis failed unexpectedly."
@@ -184,7 +251,9 @@ class AnalysisWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
+        task, self._listen_task = self._listen_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._listener = None

@@ -29,6 +29,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         "ws_ping_interval": 20,
+        # A WebSocket message (a subscription's query and variables) is held to the HTTP body's
+        # limit too (uvicorn's default is 16 MiB): larger ones close the connection with 1009.
+        "ws_max_size": settings.max_request_bytes,
         "timeout_graceful_shutdown": 10,
     }
     if settings.web_workers <= 1:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,26 +23,49 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from core.settings import Settings, load_settings
 from db.migrate import pending_migrations
 from resolvers.context import Context
-from resolvers.schema import schema
+from resolvers.schema import Schema, build_schema
 
+from .limits import BodySizeLimit, JSONErrors, graphql_limits
 from .services import Services
 
 log = logging.getLogger(__name__)
 
+NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array of them for a batch."
+
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, schema: Schema | None = None) -> None:
         super().__init__(
-            schema,
+            schema or build_schema(graphql_limits(services.settings)),
             graphql_ide="graphiql" if services.settings.graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         )
         self.services = services
 
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            # Strawberry turns only JSONDecodeError into a 400; a body that is not UTF-8 (a
+            # UnicodeDecodeError, also a ValueError) or nests deeper than the interpreter's
+            # recursion limit would escape as a 500.
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        try:
+            data = await super().parse_http_body(request)
+        except AttributeError as exc:
+            # The view reads `.get` on the body (or each item of a batch) without checking that it
+            # is an object: `null`, `1.5` or `"query"` would be a 500.
+            raise HTTPException(400, NOT_AN_OPERATION) from exc
+        if isinstance(data, list) and not data:
+            raise HTTPException(400, NOT_AN_OPERATION)  # an empty batch asks nothing
+        return data
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         authorization = request.headers.get("authorization") if isinstance(request, Request) else None
-        context = Context.build(self.services, self.services.verifier.caller_from_header, authorization,
-                                request=request)
+        context = await Context.build(self.services, self.services.verifier.caller_from_header, authorization,
+                                      request=request)
         context.response = response
         return context
 
@@ -47,16 +74,57 @@ class GraphQLApp(GraphQL[Context, None]):
         token = params.get("Authorization") or params.get("authorization") or params.get("authToken")
         if isinstance(token, str) and token and not token.lower().startswith("bearer "):
             token = f"Bearer {token}"
-        context.authenticate(token if isinstance(token, str) else None)
+        await context.authenticate(token if isinstance(token, str) else None)
         if context.auth_error is not None:
             # A token was sent and it is bad: refuse the connection (4403) so the client refreshes it.
             raise ConnectionRejectionError({"code": context.auth_error.code.value,
                                             "message": context.auth_error.message})
 
 
+def models_state(models: dict[str, Any]) -> str:
+    """One word for /readyz's public answer: loading, failed (the rule-based fallback serves),
+    on-demand (loads on first use), loaded or disabled."""
+    states = {v.get("state") for v in models.values() if isinstance(v, dict)} - {"disabled"}
+    if models.get("preload") == "loading" or "loading" in states:
+        return "loading"
+    if not states:
+        return "disabled"
+    if "failed" in states:
+        return "failed"
+    return "loaded" if states == {"loaded"} else "on-demand"
+
+
+def public_readiness(report: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may read: states only, no paths, model files, layers or error types."""
+    sandbox = report.get("sandbox")
+    migrations = str(report.get("migrations", "unknown"))
+    public = {
+        "status": report["status"],
+        "database": report["database"],
+        "migrations": "pending" if migrations.startswith("pending") else migrations,
+        "models": models_state(report.get("models") or {}),
+        "sandbox": sandbox.get("status", "unknown") if isinstance(sandbox, dict) else "unknown",
+    }
+    if "reason" in report:
+        public["reason"] = report["reason"]
+    return public
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or Services.create(settings)
+    if settings.graphiql and not settings.graphql_introspection:
+        log.warning("GRAPHIQL is on but GRAPHQL_INTROSPECTION is off: GraphiQL cannot read the schema "
+                    "(no completion, no docs); turn one of them the other way")
+    operator_token = settings.operator_token.get_secret_value().encode() if settings.operator_token else b""
+
+    def shows_details(request: Request) -> bool:
+        """READYZ_DETAILS on, or `Authorization: Bearer <OPERATOR_TOKEN>`."""
+        if settings.readyz_details:
+            return True
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return (bool(operator_token) and scheme.lower() == "bearer"
+                and secrets.compare_digest(token.strip().encode(), operator_token))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,15 +159,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             report["reason"] = "models loading"
             ready = False
         report["status"] = "ready" if ready else "unavailable"
+        if not shows_details(request):
+            report = public_readiness(report)
         return JSONResponse(report, status_code=200 if ready else 503)
 
-    graphql = GraphQLApp(services)
+    graphql = GraphQLApp(services, build_schema(graphql_limits(settings)))
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+        ],
+        # Outermost first: an oversized body is refused before anything reads it.
+        middleware=[
+            Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
+            Middleware(JSONErrors, path="/graphql"),
         ],
         lifespan=lifespan,
     )

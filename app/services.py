@@ -22,6 +22,8 @@ from analysis.pipeline import AnalysisPipeline
 from analysis.worker import AnalysisWorker, WorkerConfig
 from core.settings import Settings
 from db.database import Database, DatabaseConfig
+from db.rate_limits import RateLimitConfig, RateLimiter
+from db.scoped import require_request_roles
 from db.seed import migrate_and_seed
 from inference import InferenceConfig, ModelService, RemoteGenerationConfig, RemoteGenerator
 from inference.loading import Kind
@@ -105,6 +107,15 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+def rate_limit_config(settings: Settings) -> RateLimitConfig:
+    return RateLimitConfig(
+        submit=settings.rate_limit_submit_per_minute,
+        analysis=settings.rate_limit_analysis_per_minute,
+        search=settings.rate_limit_search_per_minute,
+        window_seconds=60.0,
+    )
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -120,6 +131,7 @@ class Services:
     worker: AnalysisWorker
     search: PatternSearch
     submissions: Submissions
+    rate_limiter: RateLimiter
     started: bool = False
     _stack: AsyncExitStack | None = field(default=None, repr=False)
     # MODELS_PRELOAD: the background load started by start(); None when preload is off.
@@ -142,7 +154,7 @@ class Services:
         return cls(
             settings=settings,
             db=db,
-            verifier=TokenVerifier(secret, settings.jwt_audience),
+            verifier=TokenVerifier.from_settings(settings, secret),
             sandbox=sandbox,
             judge=judge,
             models=models,
@@ -152,8 +164,10 @@ class Services:
             worker=worker,
             search=PatternSearch(db, models),
             submissions=Submissions(
-                db, pipeline, bus, max_code_chars=settings.max_code_chars, on_queued=worker.wake
+                db, pipeline, bus, max_code_chars=settings.max_code_chars,
+                max_queued=settings.analysis_queue_max, on_queued=worker.wake,
             ),
+            rate_limiter=RateLimiter(db, rate_limit_config(settings)),
         )
 
     async def start(self) -> None:
@@ -167,6 +181,7 @@ class Services:
             stack.push_async_callback(self.db.close)
             await self.db.connect()
             await migrate_and_seed(self.db, "if-empty" if self.settings.seed_on_start else "never")
+            await require_request_roles(self.db)
             status = self.models.status()
             preload = self.settings.models_enabled and self.settings.models_preload
             log.info(

@@ -68,13 +68,14 @@ def stable_depth_schema() -> Schema:
 
 async def per_request_ms(schema: Schema, services: Services, query: str, requests: int) -> float:
     for _ in range(min(30, requests)):  # warm caches and the pool
-        context = Context.build(services, services.verifier.caller_from_header, None)
+        context = await Context.build(services, services.verifier.caller_from_header, None)
         result = await schema.execute(query, context_value=context)
         if result.errors:
             raise SystemExit(f"{query}: {result.errors}")
     started = time.perf_counter()
     for _ in range(requests):
-        await schema.execute(query, context_value=Context.build(services, services.verifier.caller_from_header, None))
+        context = await Context.build(services, services.verifier.caller_from_header, None)
+        await schema.execute(query, context_value=context)
     return (time.perf_counter() - started) / requests * 1000
 
 

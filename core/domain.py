@@ -72,10 +72,13 @@ RULE_BASED = "rule-based"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: `user_id` is the access token's `sub`, None when anonymous."""
+    """Who is asking: `user_id` is the access token's `sub`, None when anonymous.
+    `expires_at` (epoch seconds) is when the token stops being accepted: its `exp` plus the
+    allowed clock skew; None without a token."""
 
     user_id: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    expires_at: float | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -86,8 +89,11 @@ class Caller:
         metadata = self.claims.get("user_metadata") or {}
         for key in ("display_name", "full_name", "name", "user_name", "preferred_username"):
             value = metadata.get(key) if isinstance(metadata, dict) else None
-            if isinstance(value, str) and value.strip():
-                return value.strip()[:100]
+            # Printable characters only: a name is shown to others (the leaderboard), and
+            # PostgreSQL refuses NUL and lone surrogates.
+            name = "".join(ch for ch in value if ch.isprintable()).strip() if isinstance(value, str) else ""
+            if name:
+                return name[:100]
         return None
 
     def require_user(self) -> str:

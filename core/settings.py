@@ -46,6 +46,35 @@ class Settings(BaseSettings):
     # generated under data_dir and `codepattern token` mints tokens for it.
     supabase_jwt_secret: SecretStr | None = None
     jwt_audience: str = "authenticated"
+    # Asymmetric keys (ES256/RS256) from a JWKS document: Supabase's
+    # https://<project>.supabase.co/auth/v1/.well-known/jwks.json, or a file. HS256 tokens signed
+    # with the secret above are accepted as well.
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_jwks_cache_seconds: float = 600.0  # refreshed sooner when a token names an unknown `kid`
+    jwt_jwks_timeout_seconds: float = 5.0
+    jwt_issuer: str | None = None  # checked when set (Supabase: https://<project>.supabase.co/auth/v1)
+    jwt_leeway_seconds: float = 30.0  # clock skew allowed on exp / nbf / iat
+
+    # --- Abuse limits (checked before execution; QUERY_TOO_COMPLEX / RATE_LIMITED) ---
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_fields: int = 300  # field selections in the whole document, fragments expanded
+    graphql_max_cost: int = 5000  # each field costs 1, times the page size of the lists above it
+    graphql_max_batch: int = 10  # operations in one batched HTTP request
+    # Off in production: clients use schema.graphql; GraphiQL needs it on.
+    graphql_introspection: bool = True
+    max_request_bytes: int = 256_000
+    # Requests per minute; a learner by their id, an anonymous caller by IP. 0 turns one off.
+    rate_limit_submit_per_minute: int = 30
+    rate_limit_analysis_per_minute: int = 30
+    rate_limit_search_per_minute: int = 60
+    # Analyses waiting for a worker, all learners together; beyond it requests get SERVICE_UNAVAILABLE.
+    analysis_queue_max: int = 2000
+    # /readyz tells anonymous callers states only; with this token (Authorization: Bearer ...) or
+    # readyz_details on, it adds the details (paths, sandbox layers, models).
+    operator_token: SecretStr | None = None
+    readyz_details: bool = False
 
     # --- Models (each a Hugging Face id or a local folder; None = the packaged default) ---
     embedding_model: str | None = None

@@ -12,9 +12,10 @@ from typing import Any
 
 import asyncpg
 
-from core.domain import AnalysisKind, AnalysisStatus
+from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus
 
 from .database import Connection, Database
+from .scoped import Queryable
 
 ANALYSIS_COLUMNS = """
     id, learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, result, model_used,
@@ -87,13 +88,9 @@ class AnalysisRequest:
 async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
     """A new analysis: a copy of an identical finished one when there is one; else, stored with
     its grounded part, DONE when that is all there is to it, or queued for the model's prose."""
+    # Across learners (a SECURITY DEFINER function in sql/008: the caller sees only the result).
     reusable = await conn.fetchrow(
-        """
-        SELECT result, model_used, ai_confidence FROM analyses
-        WHERE status = 'DONE' AND pattern_id = $1 AND kind = $2 AND model_key = $3 AND code_sha256 = $4
-          AND model_used = model_key
-        ORDER BY completed_at DESC LIMIT 1
-        """,
+        "SELECT result, model_used, ai_confidence FROM reusable_analysis($1, $2, $3, $4)",
         req.pattern_id, req.kind, req.model_key, req.code_sha256,
     )
     if reusable is not None:
@@ -112,11 +109,11 @@ async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
             f"""
             INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, model_key,
                                   result, model_used, started_at, completed_at)
-            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $7, now(), now())
+            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $9, now(), now())
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            req.grounded,
+            req.grounded, RULE_BASED,  # the grounded part is all there is (or all there is room for)
         )
     else:
         row = await conn.fetchrow(
@@ -141,7 +138,7 @@ def parse_id(value: Any) -> uuid.UUID | None:
         return None
 
 
-async def by_id(db: Database | Connection, analysis_id: uuid.UUID) -> Analysis | None:
+async def by_id(db: Queryable, analysis_id: uuid.UUID) -> Analysis | None:
     return _analysis_or_none(await db.fetchrow(f"SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = $1", analysis_id))
 
 
@@ -175,7 +172,15 @@ async def supersede(conn: Connection, newer: Analysis) -> Superseded:
     return Superseded([row["id"] for row in rows if row["status"] == "DONE"], running)
 
 
-async def mark_watched(db: Database | Connection, analysis_id: uuid.UUID) -> None:
+async def queued_count(db: Queryable, *, limit: int) -> int:
+    """Jobs waiting for a worker, counted up to `limit` (the partial index keeps it cheap)."""
+    count = await db.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM analyses WHERE status = 'QUEUED' LIMIT $1) q", limit
+    )
+    return int(count or 0)
+
+
+async def mark_watched(db: Queryable, analysis_id: uuid.UUID) -> None:
     """A live subscriber is waiting for this analysis: claims take it before unwatched ones."""
     await db.execute(
         "UPDATE analyses SET watched_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')", analysis_id

@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from .database import Connection, Database
+from .database import Connection
+from .scoped import Queryable
 
 ATTEMPT_COLUMNS = """
     id, learner_id, pattern_id, language, code, verdict, score, sizes_tested, output, expected,
@@ -48,5 +49,5 @@ async def insert(conn: Connection, a: AttemptWrite) -> asyncpg.Record:
     return row
 
 
-async def by_id(db: Database | Connection, attempt_id: int) -> asyncpg.Record | None:
+async def by_id(db: Queryable, attempt_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = $1", attempt_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 from core.errors import DependencyUnavailable
 
@@ -43,6 +44,30 @@ class DatabaseConfig:
     pool_min: int
     pool_max: int
     command_timeout: float
+    # Opening a connection (the pool's and the dedicated LISTEN ones): asyncpg's default is 60 s.
+    connect_timeout: float = 5.0
+    # Waiting for a pooled connection, a fresh connection's opening included: a request fails with
+    # SERVICE_UNAVAILABLE after this rather than queueing without end on an exhausted pool.
+    acquire_timeout: float = 10.0
+
+
+# What a dependency that is down raises, as opposed to a bug in our code: ours (a
+# DependencyUnavailable: the database not connected, the sandbox, a model) and the driver's and
+# the network's. The GraphQL layer answers SERVICE_UNAVAILABLE; the analysis worker retries later.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    DependencyUnavailable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    # The server ended the session: a shutdown or restart, or a crashed backend.
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    # The driver's protocol state is off: a pooled connection that got the server's goodbye while
+    # idle and is used before its socket's end is seen ("cannot switch to state ...").
+    asyncpg.InternalClientError,
+    OSError,  # ConnectionError and TimeoutError included
+)
 
 
 class NotConnected(DependencyUnavailable):
@@ -84,16 +109,24 @@ class Database:
                 self.embedded = EmbeddedPostgres(config.pgdata_dir)
                 self.url = self.embedded.start()
             transaction_pooler = config.pooler_mode == "transaction"
-            self._pool = await asyncpg.create_pool(
+            pool = _Pool(
                 self.url,
+                acquire_timeout=config.acquire_timeout,
                 min_size=config.pool_min,
                 max_size=config.pool_max,
+                max_queries=50_000,  # asyncpg.create_pool's defaults, from here on
+                max_inactive_connection_lifetime=300.0,
+                loop=None,
+                connection_class=asyncpg.Connection,
+                record_class=asyncpg.Record,
+                timeout=config.connect_timeout,
                 command_timeout=config.command_timeout,
                 # Transaction poolers hand each transaction to any backend: no prepared statements.
                 statement_cache_size=0 if transaction_pooler else 100,
                 init=self._init_connection,
                 reset=_keep_session,
             )
+            self._pool = await pool
         except BaseException:
             await self.close()
             raise
@@ -127,7 +160,7 @@ class Database:
         """A connection outside the pool, for a session that outlives requests (LISTEN)."""
         if self.url is None:
             raise NotConnected("the database is not connected")
-        return await asyncpg.connect(self.url)
+        return await asyncpg.connect(self.url, timeout=self.config.connect_timeout)  # pyright: ignore[reportArgumentType]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -149,6 +182,47 @@ class Database:
 
     async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
         await self.pool.executemany(query, args)
+
+
+def _connection_lost(exc: BaseException | None) -> bool:
+    """Whether `exc` leaves its connection unusable: the server ended the session (a FATAL error:
+    shutdown, restart, a terminated backend), the socket broke or a statement outlived the command
+    timeout (OSError, TimeoutError included: the connection may be half-open), or the driver lost
+    track of the protocol (InternalClientError)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        severity = getattr(exc, "severity_en", None) or getattr(exc, "severity", None)
+        return isinstance(exc, asyncpg.PostgresConnectionError) or severity in ("FATAL", "PANIC")
+    return isinstance(exc, (asyncpg.InternalClientError, OSError))
+
+
+class _AcquireContext(PoolAcquireContext):
+    __slots__ = ()
+
+    async def __aexit__(self, exc_type: Any = None, exc_val: BaseException | None = None, exc_tb: Any = None) -> None:
+        connection = self.connection
+        if connection is not None and _connection_lost(exc_val):
+            # Released as it is, a connection whose session the server just ended could be handed
+            # out again before its socket's end is noticed (no reset round trip: `_keep_session`),
+            # and fail the next request too. Closed, the pool opens a fresh one on demand.
+            with contextlib.suppress(asyncpg.InterfaceError):  # its end was seen already: released
+                connection.terminate()
+        await super().__aexit__(exc_type, exc_val, exc_tb)
+
+
+class _Pool(asyncpg.Pool):
+    """asyncpg's pool with a default bound on `acquire` (which `fetch` & co. use too), so every
+    caller, `pool.acquire()` included, waits at most `acquire_timeout` for a connection; and
+    whose connections are dropped when a statement on them fails because the session is gone.
+    Connections that died while idle (a database restart) are replaced lazily by asyncpg."""
+
+    __slots__ = ("_acquire_timeout",)
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return _AcquireContext(self, self._acquire_timeout if timeout is None else timeout)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

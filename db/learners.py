@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from .database import Connection, Database
+from .database import Connection
+from .scoped import Queryable
 
 LEARNER_COLUMNS = "id, display_name, points, completed_patterns, attempts"
 
@@ -17,11 +18,11 @@ async def ensure(conn: Connection, learner_id: str, display_name: str | None) ->
     )
 
 
-async def by_id(db: Database, learner_id: str) -> asyncpg.Record | None:
+async def by_id(db: Queryable, learner_id: str) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {LEARNER_COLUMNS} FROM learners WHERE id = $1", learner_id)
 
 
-async def leaderboard_all_time(db: Database, first: int) -> list[asyncpg.Record]:
+async def leaderboard_all_time(db: Queryable, first: int) -> list[asyncpg.Record]:
     # rank() over points only: equal points share a rank (1, 1, 3). The order within a tie is
     # completions, then id, so pages are stable. The index on learners matches this order, so
     # the window streams and stops at the limit.
@@ -38,7 +39,7 @@ async def leaderboard_all_time(db: Database, first: int) -> list[asyncpg.Record]
     )
 
 
-async def leaderboard_week(db: Database, first: int) -> list[asyncpg.Record]:
+async def leaderboard_week(db: Queryable, first: int) -> list[asyncpg.Record]:
     # The last 7 UTC days, today included, from the daily activity rows.
     return await db.fetch(
         """

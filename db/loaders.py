@@ -8,11 +8,11 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from . import patterns, progress
-from .database import Database
+from .scoped import Queryable
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Queryable) -> None:
         self.pattern_by_id: DataLoader[int, asyncpg.Record | None] = DataLoader(
             load_fn=partial(patterns.by_ids, db)
         )

@@ -9,7 +9,7 @@ import asyncpg
 
 from catalog import PatternDef
 
-from .database import Database
+from .scoped import Queryable
 
 PATTERN_COLUMNS = """
     p.id, p.slug, p.name, p.category, p.difficulty, p.description, p.default_size, p.min_size,
@@ -41,7 +41,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def page(db: Database, filters: PatternFilter, first: int, after_position: int | None) -> PatternPage:
+async def page(db: Queryable, filters: PatternFilter, first: int, after_position: int | None) -> PatternPage:
     """One round trip: the filtered total and the page after the cursor with each pattern's
     counters (one row extra tells whether another page follows)."""
     search = filters.search.strip() if filters.search else None
@@ -77,17 +77,17 @@ async def page(db: Database, filters: PatternFilter, first: int, after_position:
     return PatternPage(rows=found[:first], total_count=total, has_next_page=len(found) > first)
 
 
-async def by_ids(db: Database, ids: Sequence[int]) -> list[asyncpg.Record | None]:
+async def by_ids(db: Queryable, ids: Sequence[int]) -> list[asyncpg.Record | None]:
     rows = await db.fetch(f"SELECT {PATTERN_COLUMNS} FROM patterns p WHERE p.id = ANY($1::bigint[])", list(ids))
     found = {r["id"]: r for r in rows}
     return [found.get(i) for i in ids]
 
 
-async def by_slug(db: Database, slug: str) -> asyncpg.Record | None:
+async def by_slug(db: Queryable, slug: str) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {PATTERN_COLUMNS} FROM patterns p WHERE p.slug = $1", slug)
 
 
-async def stats_by_pattern_ids(db: Database, ids: Sequence[int]) -> list[asyncpg.Record | None]:
+async def stats_by_pattern_ids(db: Queryable, ids: Sequence[int]) -> list[asyncpg.Record | None]:
     rows = await db.fetch(
         """
         SELECT pattern_id, attempts, learners, completions, total_time_seconds

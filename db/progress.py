@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .database import Connection, Database
+from .scoped import Queryable
 
 PROGRESS_COLUMNS = """
     learner_id, pattern_id, progress_percentage, time_spent_seconds, attempts, completed,
@@ -31,7 +31,7 @@ class PatternNotFound(LookupError):
     pass
 
 
-async def record(conn: Connection | Database, write: ProgressWrite) -> asyncpg.Record:
+async def record(conn: Queryable, write: ProgressWrite) -> asyncpg.Record:
     """Upsert progress and every counter that depends on it in one statement (see
     sql/002_record_progress.sql). Pass a connection to make it part of a larger transaction."""
     try:
@@ -52,7 +52,7 @@ async def record(conn: Connection | Database, write: ProgressWrite) -> asyncpg.R
     return row
 
 
-async def for_learner(db: Database, learner_id: str) -> list[asyncpg.Record]:
+async def for_learner(db: Queryable, learner_id: str) -> list[asyncpg.Record]:
     return await db.fetch(
         f"""
         SELECT {PROGRESS_COLUMNS} FROM progress
@@ -64,7 +64,7 @@ async def for_learner(db: Database, learner_id: str) -> list[asyncpg.Record]:
 
 
 async def by_learner_and_patterns(
-    db: Database, keys: Sequence[tuple[str, int]]
+    db: Queryable, keys: Sequence[tuple[str, int]]
 ) -> list[asyncpg.Record | None]:
     rows = await db.fetch(
         f"""

@@ -49,6 +49,7 @@ async def submit_attempt(info: Info, input: SubmitAttemptInput) -> SubmitAttempt
     row = await pattern_row_or_404(info, input.pattern_id)
     submission = await context.components.submissions.submit_attempt(
         caller,
+        context.db,
         pattern_row=row,
         code=input.code,
         language=input.language or DomainLanguage.PYTHON,
@@ -67,7 +68,7 @@ async def request_analysis(info: Info, input: RequestAnalysisInput) -> Analysis:
     caller.require_user()
     row = await pattern_row_or_404(info, input.pattern_id)
     analysis = await context.components.submissions.request_analysis(
-        caller, pattern_row=row, code=input.code, kind=input.kind or DomainAnalysisKind.FULL
+        caller, context.db, pattern_row=row, code=input.code, kind=input.kind or DomainAnalysisKind.FULL
     )
     return Analysis.of(analysis)
 

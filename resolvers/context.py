@@ -3,7 +3,7 @@ request's DataLoaders and the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,10 +14,12 @@ from core.domain import ANONYMOUS, Caller
 from core.errors import AppError
 from db.database import Database
 from db.loaders import Loaders
+from db.rate_limits import RateLimiter
+from db.scoped import DbRole, ScopedDatabase
 from usecases.search import PatternSearch
 from usecases.submissions import Submissions
 
-Authenticate = Callable[[str | None], Caller]
+Authenticate = Callable[[str | None], Awaitable[Caller]]
 
 
 class Components(Protocol):
@@ -31,12 +33,13 @@ class Components(Protocol):
     def bus(self) -> EventBus: ...
     @property
     def search(self) -> PatternSearch: ...
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
 
 
 @dataclass
 class Context:
     components: Components
-    loaders: Loaders
     # Turns an Authorization header into a Caller, raising an AppError for a bad token.
     authenticate_header: Authenticate
     # A token that failed verification is kept, not raised, so public fields still answer;
@@ -47,10 +50,32 @@ class Context:
     response: Any = None
     # Set by Strawberry from a WebSocket's connection_init payload.
     connection_params: Any = field(default=None)
+    _scope: tuple[Caller, ScopedDatabase, Loaders] | None = field(default=None, repr=False)
 
     @property
-    def db(self) -> Database:
-        return self.components.db
+    def db(self) -> ScopedDatabase:
+        """The database as the caller (db/scoped.py): row level security decides what each
+        statement sees. A bad token reads public data as `anon`; fields that need the caller
+        raise its error through `caller`."""
+        return self._scoped()[1]
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, querying as the caller."""
+        return self._scoped()[2]
+
+    def _scoped(self) -> tuple[Caller, ScopedDatabase, Loaders]:
+        # Built on first use and again if the caller changes (a WebSocket authenticates after
+        # the context exists).
+        if self._scope is None or self._scope[0] is not self._caller:
+            caller = self._caller
+            if caller.user_id is None:
+                scoped = ScopedDatabase(self.components.db, DbRole.ANON, {"role": DbRole.ANON.value})
+            else:
+                claims = {**caller.claims, "role": DbRole.AUTHENTICATED.value}
+                scoped = ScopedDatabase(self.components.db, DbRole.AUTHENTICATED, claims)
+            self._scope = (caller, scoped, Loaders(scoped))
+        return self._scope
 
     @property
     def caller(self) -> Caller:
@@ -62,19 +87,18 @@ class Context:
         """The signed-in caller's id, or UNAUTHENTICATED."""
         return self.caller.require_user()
 
-    def authenticate(self, authorization: str | None) -> None:
+    async def authenticate(self, authorization: str | None) -> None:
         try:
-            self._caller, self.auth_error = self.authenticate_header(authorization), None
+            self._caller, self.auth_error = await self.authenticate_header(authorization), None
         except AppError as exc:
             self._caller, self.auth_error = ANONYMOUS, exc
 
     @classmethod
-    def build(
+    async def build(
         cls, components: Components, authenticate: Authenticate, authorization: str | None, request: Any = None
     ) -> Context:
-        context = cls(components=components, loaders=Loaders(components.db), authenticate_header=authenticate,
-                      request=request)
-        context.authenticate(authorization)
+        context = cls(components=components, authenticate_header=authenticate, request=request)
+        await context.authenticate(authorization)
         return context
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from db.rate_limits import Bucket
 from usecases.progress import save_progress
 
 from . import analysis as analysis_resolvers
@@ -15,17 +16,20 @@ from .analysis_types import (
     SubmitAttemptPayload,
 )
 from .context import Info
+from .rate_limit import RateLimit
 from .types import Progress, parse_pattern_id
 from .validation import check_time_spent
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Judge code against a pattern, record the attempt, queue an analysis.")
+    @strawberry.mutation(description="Judge code against a pattern, record the attempt, queue an analysis.",
+                         extensions=[RateLimit(Bucket.SUBMIT, signed_in_only=True)])
     async def submit_attempt(self, info: Info, input: SubmitAttemptInput) -> SubmitAttemptPayload:
         return await analysis_resolvers.submit_attempt(info, input)
 
-    @strawberry.mutation(description="Queue an analysis of code; follow it with analysisUpdates.")
+    @strawberry.mutation(description="Queue an analysis of code; follow it with analysisUpdates.",
+                         extensions=[RateLimit(Bucket.ANALYSIS, signed_in_only=True)])
     async def request_analysis(self, info: Info, input: RequestAnalysisInput) -> Analysis:
         return await analysis_resolvers.request_analysis(info, input)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from core.errors import BadUserInput
+from core.errors import BadUserInput, NotFound
 from db import learners, patterns, progress
 from db.patterns import PatternFilter
+from db.rate_limits import Bucket
 
 from . import analysis as analysis_resolvers
 from .analysis_types import Analysis
 from .context import Info
+from .rate_limit import RateLimit
 from .types import (
     Difficulty,
     LeaderboardEntry,
@@ -24,6 +26,7 @@ from .types import (
     Progress,
     decode_cursor,
     encode_cursor,
+    parse_pattern_id,
 )
 from .validation import MAX_SEARCH_TEXT
 
@@ -80,13 +83,15 @@ class Query:
         if slug not in (None, strawberry.UNSET):
             row = await patterns.by_slug(info.context.db, slug)
         else:
-            text = str(id).strip()
-            if not text.isdigit() or len(text) > 18:
-                return None
-            row = await info.context.loaders.pattern_by_id.load(int(text))
+            try:
+                pattern_id = parse_pattern_id(id)
+            except NotFound:
+                return None  # an id that names no pattern: null, as for an unknown number
+            row = await info.context.loaders.pattern_by_id.load(pattern_id)
         return Pattern.from_row(row) if row else None
 
-    @strawberry.field(description="Semantic search over the catalog with the embedding model.")
+    @strawberry.field(description="Semantic search over the catalog with the embedding model.",
+                      extensions=[RateLimit(Bucket.SEARCH)])
     async def search_patterns(self, info: Info, text: str, first: int | None = 5) -> list[PatternMatch]:
         return await analysis_resolvers.search_patterns(info, text, first)
 

@@ -3,27 +3,48 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 import strawberry
 from graphql.error import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
-from strawberry.extensions.query_depth_limiter import create_validator
-from strawberry.types import ExecutionContext
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from .errors import ErrorCodes, coded_errors
+from .limits import GraphQLLimits, validation_rules
 from .mutation import Mutation
 from .query import Query
 from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
-MAX_QUERY_DEPTH = 12
-# Built once: ValidationCache keys on the rule classes, and QueryDepthLimiter makes a new class
-# per instance, so a per-request limiter would make every request miss the cache.
-DEPTH_RULE = create_validator(MAX_QUERY_DEPTH, None, None)
+DEFAULT_LIMITS = GraphQLLimits()
+MAX_QUERY_DEPTH = DEFAULT_LIMITS.max_depth  # the default (GRAPHQL_MAX_DEPTH)
 
 
 class Schema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # A subscription has one result stream, which only `subscribe` (WebSocket) and `stream`
+        # (multipart HTTP) deliver; Strawberry's HTTP view would run one POSTed plainly as a
+        # query and fail inside it. Refused here it is a 400 that names the operation type.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {OperationType.SUBSCRIPTION}
+        return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                     allowed, operation_extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Parse and validation errors reach the response without passing through extensions'
         # after-operation hooks, so code them here, in place (the result holds this list).
@@ -31,13 +52,27 @@ class Schema(strawberry.Schema):
         errors[:] = coded_errors(errors) or []
 
 
-def build_schema() -> Schema:
+def build_schema(limits: GraphQLLimits = DEFAULT_LIMITS) -> Schema:
+    """The schema enforcing `limits` (resolvers/limits.py); one per distinct value, reused."""
+    return _build_schema(limits)
+
+
+@lru_cache(maxsize=8)
+def _build_schema(limits: GraphQLLimits) -> Schema:
+    # The rule classes are built once here, not per request: ValidationCache keys on them, so a
+    # class made per request (as QueryDepthLimiter(...) does) would make every request miss it.
+    rules = validation_rules(limits)
+    # Batches (Apollo's BatchHttpLink, a JSON array body) of at most max_batch operations; each
+    # is checked against the limits on its own, and rate limits count each field that runs.
+    batching = {"max_operations": limits.max_batch} if limits.max_batch > 0 else None
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(batching_config=batching),  # pyright: ignore[reportArgumentType]
         extensions=[
-            lambda: AddValidationRules([DEPTH_RULE]),
+            lambda: MaxTokensLimiter(limits.max_tokens),  # before parsing: sets the parser's limit
+            lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             ErrorCodes,
@@ -45,4 +80,5 @@ def build_schema() -> Schema:
     )
 
 
+# The default limits: what `codepattern export-schema` prints (the SDL does not depend on them).
 schema = build_schema()

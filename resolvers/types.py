@@ -28,7 +28,8 @@ def iso(value: datetime | None) -> str | None:
 def parse_pattern_id(value: Any) -> int:
     """Pattern ids are decimal database ids; anything else names no pattern."""
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 18:
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise NotFound(f"No pattern with id {text[:40]!r}.")
     return int(text)
 

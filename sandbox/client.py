@@ -134,6 +134,13 @@ class _Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+def learner_text(text: str) -> str:
+    """A program's output as text anyone can store and show: bytes that are not UTF-8 were already
+    replaced by U+FFFD when decoded; NUL becomes U+FFFD too (PostgreSQL's text and jsonb refuse
+    it). No reference output holds either, so the verdict is the same."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _limits_wire(limits: SandboxLimits) -> dict[str, Any]:
     return asdict(limits)
 
@@ -142,8 +149,8 @@ def _result_from_wire(reply: dict[str, Any]) -> RunResult:
     if reply.get("setup_error"):
         raise SandboxError(str(reply["setup_error"]))
     return RunResult(
-        stdout=str(reply["stdout"]),
-        stderr=str(reply["stderr"]),
+        stdout=learner_text(str(reply["stdout"])),
+        stderr=learner_text(str(reply["stderr"])),
         exit_code=reply["exit_code"],
         signal=reply["signal"],
         timed_out=bool(reply["timed_out"]),
@@ -446,7 +453,7 @@ def _spawn_result(
 ) -> RunResult:
     code = returncode if returncode is not None else -signal.SIGKILL
     sig = -code if code < 0 else None
-    text_err = stderr.decode("utf-8", "replace")
+    text_err = learner_text(stderr.decode("utf-8", "replace"))
     if code == zyg.SETUP_FAILED and text_err.startswith("sandbox set-up failed"):
         raise SandboxError(text_err)
     limit = state["limit"]
@@ -454,7 +461,7 @@ def _spawn_result(
     if limit is None and (sig == signal.SIGXCPU or (sig == signal.SIGKILL and not state["killed"])):
         limit = "cpu"
     return RunResult(
-        stdout=stdout.decode("utf-8", "replace"), stderr=text_err,
+        stdout=learner_text(stdout.decode("utf-8", "replace")), stderr=text_err,
         exit_code=None if sig else code, signal=sig, timed_out=limit in ("wall", "cpu"),
         output_truncated=truncated, duration_ms=round(seconds * 1000), limit_exceeded=limit,
     )

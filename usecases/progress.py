@@ -9,12 +9,12 @@ import asyncpg
 from core.domain import Caller
 from core.errors import BadUserInput, NotFound
 from db import progress
-from db.database import Database
 from db.progress import PatternNotFound, ProgressWrite
+from db.scoped import Queryable
 
 
 async def save_progress(
-    db: Database,
+    db: Queryable,
     caller: Caller,
     *,
     pattern_id: int,

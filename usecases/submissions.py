@@ -17,13 +17,18 @@ import asyncpg
 from analysis.events import Event, EventBus
 from analysis.pipeline import AnalysisPipeline, judgment_summary
 from core.domain import AnalysisKind, AnalysisStatus, Caller, Language, Verdict
-from core.errors import BadUserInput
+from core.errors import BadUserInput, ServiceUnavailable
 from db import analyses, attempts, learners, progress
 from db.analyses import Analysis, AnalysisRequest
 from db.attempts import AttemptWrite
 from db.database import Connection, Database
 from db.patterns import to_pattern_def
 from db.progress import ProgressWrite
+from db.scoped import ScopedDatabase
+
+# The caller's view of the database (row level security), or the server's own in tools and tests.
+CallerDatabase = ScopedDatabase | Database
+QUEUE_FULL_RETRY_SECONDS = 30
 
 
 def code_digest(code: str) -> str:
@@ -38,20 +43,28 @@ class Submission:
 
 
 class Submissions:
-    """`submitAttempt` and `requestAnalysis`. `on_queued` is called after a job is committed
-    (it wakes this process's analysis workers; other processes hear the NOTIFY); superseded
-    analyses' subscribers hear their end through `bus`."""
+    """`submitAttempt` and `requestAnalysis`, written through the caller's database (`db`
+    argument: row level security applies). `server_db`, the server's own role, only measures the
+    queue, which spans every learner. `on_queued` is called after a job is committed (it wakes
+    this process's analysis workers; other processes hear the NOTIFY); superseded analyses'
+    subscribers hear their end through `bus`.
+
+    The queue is bounded by `max_queued` jobs waiting for a worker: beyond it a submission still
+    records its attempt and grounded feedback (the analysis ends there, rule-based), and an
+    explicit `requestAnalysis` that needs the model is refused with SERVICE_UNAVAILABLE."""
 
     def __init__(
         self,
-        db: Database,
+        server_db: Database,
         pipeline: AnalysisPipeline,
         bus: EventBus,
         *,
         max_code_chars: int,
+        max_queued: int = 2000,
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
-        self.db = db
+        self.server_db = server_db
+        self.max_queued = max_queued
         self.judge = pipeline.judge
         self.pipeline = pipeline
         self.bus = bus
@@ -68,6 +81,7 @@ class Submissions:
     async def submit_attempt(
         self,
         caller: Caller,
+        db: CallerDatabase,
         *,
         pattern_row: asyncpg.Record,
         code: str,
@@ -82,7 +96,8 @@ class Submissions:
         digest = code_digest(code)
         passed = judgment.verdict is Verdict.PASSED
         grounded = await self.pipeline.ground(pattern_row, code, AnalysisKind.FULL, judgment_summary(judgment))
-        async with self.db.transaction() as conn:
+        queue_full = await self.queue_is_full()
+        async with db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
             attempt = await attempts.insert(
                 conn,
@@ -117,24 +132,31 @@ class Submissions:
                 ),
             )
             analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], AnalysisKind.FULL, code,
-                                                     digest, grounded.result, attempt_id=attempt["id"])
+                                                     digest, grounded.result, attempt_id=attempt["id"],
+                                                     grounded_only=queue_full)
         await self._after_commit(analysis, superseded)
         return Submission(attempt=attempt, progress=progress_row, analysis=analysis)
 
     async def request_analysis(
-        self, caller: Caller, *, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind
+        self, caller: Caller, db: CallerDatabase, *, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind
     ) -> Analysis:
         """Judged here (milliseconds, in the sandbox) unless only the complexity is asked for."""
         learner_id = caller.require_user()
         code = self.check_code(code)
+        if self.pipeline.needs_model(kind) and await self.queue_is_full():
+            raise ServiceUnavailable("Too many analyses are waiting; try again in a minute.",
+                                     retryAfter=QUEUE_FULL_RETRY_SECONDS)
         judgment = None if kind is AnalysisKind.COMPLEXITY else await self.pipeline.judge_code(pattern_row, code)
         grounded = await self.pipeline.ground(pattern_row, code, kind, judgment)
-        async with self.db.transaction() as conn:
+        async with db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
             analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], kind, code,
                                                      code_digest(code), grounded.result)
         await self._after_commit(analysis, superseded)
         return analysis
+
+    async def queue_is_full(self) -> bool:
+        return await analyses.queued_count(self.server_db, limit=self.max_queued) >= self.max_queued
 
     async def _after_commit(self, analysis: Analysis, superseded: analyses.Superseded) -> None:
         if not analysis.status.is_final:
@@ -153,9 +175,10 @@ class Submissions:
         grounded: dict[str, object],
         *,
         attempt_id: int | None = None,
+        grounded_only: bool = False,
     ) -> tuple[Analysis, analyses.Superseded]:
         """An analysis in the caller's transaction: reused when identical; else stored with its
-        grounded part, DONE at once when no model adds to it, queued otherwise."""
+        grounded part, DONE at once when no model adds to it (or `grounded_only`), queued otherwise."""
         request = AnalysisRequest(
             learner_id=learner_id,
             pattern_id=pattern_id,
@@ -165,7 +188,7 @@ class Submissions:
             model_key=self.pipeline.model_key(kind),
             attempt_id=attempt_id,
             grounded=grounded,
-            final=not self.pipeline.needs_model(kind),
+            final=grounded_only or not self.pipeline.needs_model(kind),
         )
         analysis = await analyses.create(conn, request)
         return analysis, await analyses.supersede(conn, analysis)

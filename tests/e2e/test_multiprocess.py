@@ -122,6 +122,7 @@ async def cluster(pg_server_url: str, template_database: str, tiny_generation_mo
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "LOG_LEVEL": "INFO",
+        "READYZ_DETAILS": "true",  # wait_ready reads the event bus's state
     })
     try:
         api1_port, api2_port = free_port(), free_port()

@@ -17,7 +17,7 @@ from core.settings import Settings
 from db import analyses
 from db.database import Database
 from tests.helpers import make_settings, token_for
-from tests.integration.test_submissions import RIGHT_TRIANGLE, pattern_id, wait_done
+from tests.integration.test_submissions import REQUEST, RIGHT_TRIANGLE, pattern_id, wait_done
 from tests.live_server import live_server, subscribe
 
 GROUNDED = """
@@ -55,6 +55,29 @@ async def test_queued_analysis_carries_its_grounded_part(gql, services) -> None:
     analysis = data["analysis"]
     assert analysis["status"] == "QUEUED" and analysis["modelUsed"] != "rule-based"
     assert analysis["explanation"] and analysis["complexity"]["bigO"] == "O(n^2)"
+
+
+async def test_a_full_queue_keeps_submissions_and_refuses_explicit_requests(gql, services) -> None:
+    await services.worker.aclose()  # nothing drains the queue
+    services.submissions.max_queued = 2
+    for _ in range(2):
+        assert (await submit(gql, token_for(), RIGHT_TRIANGLE))["analysis"]["status"] == "QUEUED"
+    # Full: a submission is still judged and recorded, its analysis ends with the grounded part.
+    learner = str(uuid.uuid4())
+    data = await submit(gql, token_for(learner), RIGHT_TRIANGLE)
+    assert data["attempt"]["verdict"] == "PASSED"
+    assert data["analysis"]["status"] == "DONE" and data["analysis"]["modelUsed"] == "rule-based"
+    assert data["analysis"]["explanation"]
+    # An explicit request for the model's prose is refused, with when to come back.
+    pid = await pattern_id(gql, "right-triangle")
+    response = await gql(REQUEST, {"input": {"patternId": pid, "code": RIGHT_TRIANGLE}}, token=token_for(learner))
+    (error,) = response["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and error["extensions"]["retryAfter"] > 0
+    assert await services.db.fetchval("SELECT count(*) FROM analyses WHERE status = 'QUEUED'") == 2
+    # Only the complexity needs no model: still served.
+    response = await gql(REQUEST, {"input": {"patternId": pid, "code": RIGHT_TRIANGLE, "kind": "COMPLEXITY"}},
+                         token=token_for(learner))
+    assert response["data"]["requestAnalysis"]["status"] == "DONE"
 
 
 async def test_a_newer_submission_supersedes_the_queued_one(gql, services) -> None:

@@ -353,6 +353,7 @@ async def start_services(
             "generation_model": str(tiny_ggufs["untied"]),
             "model_device": "cpu",
             "analysis_workers": 0,
+            "readyz_details": True,  # these tests read the models' states from /readyz
         }
         values.update(overrides)
         services = Services.create(make_settings(database_url, tmp_path, **values))

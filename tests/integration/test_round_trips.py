@@ -57,6 +57,23 @@ class StatementCounter:
     def __exit__(self, *exc: object) -> None:
         self.services.db.query_observers.remove(self.statements.append)
 
+    @property
+    def queries(self) -> list[str]:
+        """The statements that fetch data, without the framing that runs each as the caller
+        (db/scoped.py: BEGIN and set_config in one, then COMMIT)."""
+        return [s for s in self.statements if not is_framing(s)]
+
+    def assert_each_query_runs_as_the_caller(self) -> None:
+        begins = [s for s in self.statements if s.startswith(BEGIN_AS_CALLER)]
+        assert len(begins) == len(self.queries) == self.statements.count("COMMIT"), self.statements
+
+
+BEGIN_AS_CALLER = "BEGIN; SELECT set_config('request.jwt.claims'"
+
+
+def is_framing(statement: str) -> bool:
+    return statement.startswith(BEGIN_AS_CALLER) or statement in ("COMMIT", "ROLLBACK")
+
 
 async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql) -> None:
     await add_patterns(services, 40)
@@ -66,7 +83,8 @@ async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql)
         with StatementCounter(services) as counter:
             data = await gql.data(QUERY, {"first": first})
         assert len(data["patterns"]["edges"]) == first
-        counts[first] = len(counter.statements)
+        counter.assert_each_query_runs_as_the_caller()
+        counts[first] = len(counter.queries)
     assert counts[5] == counts[50] == 1, counts  # the page query carries the counters
 
 
@@ -79,4 +97,5 @@ async def test_progress_list_resolves_patterns_and_stats_in_batches(services, gq
     with StatementCounter(services) as counter:
         data = await gql.data(PROGRESS_QUERY, token=token_for(user))
     assert len(data["progress"]) == 12
-    assert len(counter.statements) == 3, counter.statements  # progress, then one batch each of patterns, stats
+    counter.assert_each_query_runs_as_the_caller()
+    assert len(counter.queries) == 3, counter.queries  # progress, then one batch each of patterns, stats

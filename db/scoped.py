@@ -1,0 +1,123 @@
+"""Queries as the caller, the way PostgREST runs them: row level security in depth.
+
+Every statement a request runs for a caller goes in a transaction that first sets the caller's
+JWT claims (`request.jwt.claims`, read by `auth.jwt()` / `auth.uid()`) and switches to the
+caller's database role (`anon` or `authenticated`), both transaction-local so nothing leaks to
+the next user of the pooled connection, transaction poolers (Supavisor, PgBouncer) included.
+The policies in `sql/` then decide which rows the statement sees, even where application code
+forgets to filter. The server's own role (the pool's login) is used only where it must be:
+migrations, the analysis workers, rate limits, and the `SECURITY DEFINER` functions that keep
+shared counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from typing import Any, Protocol
+
+import asyncpg
+
+from .database import Connection, Database
+
+
+class DbRole(StrEnum):
+    """The database roles a request runs as (Supabase's names; `sql/003` creates them elsewhere)."""
+
+    ANON = "anon"
+    AUTHENTICATED = "authenticated"
+
+
+class Executor(Protocol):
+    """What query modules need: `Database`, `ScopedDatabase` and a connection all have it."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def execute(self, query: str, *args: Any) -> str: ...
+
+
+# Anything a query function can run on: a pool, a caller's scope, or a connection in a transaction
+# (asyncpg's pool proxy forwards its methods dynamically, so it is named here).
+Queryable = Executor | Connection
+
+
+def _dollar_quoted(text: str) -> str:
+    """`text` as a dollar-quoted literal whose tag cannot occur in it (independent of
+    standard_conforming_strings, unlike '...')."""
+    while True:
+        tag = f"$c{secrets.token_hex(4)}$"
+        if tag not in text:
+            return f"{tag}{text}{tag}"
+
+
+def begin_as(role: DbRole, claims: Mapping[str, Any] | None) -> str:
+    """One round trip: open the transaction and become the caller. Claims are data from a
+    verified token, still quoted as data; the role is one of two constants."""
+    payload = json.dumps(dict(claims) if claims else {}, separators=(",", ":"), default=str)
+    if "\x00" in payload:  # json.dumps escapes control characters; this cannot happen
+        raise ValueError("claims must not contain NUL")
+    return (
+        "BEGIN; SELECT set_config('request.jwt.claims', "
+        f"{_dollar_quoted(payload)}, true), set_config('role', '{DbRole(role).value}', true)"
+    )
+
+
+class ScopedDatabase:
+    """`Database`'s query methods, each run as one caller (see the module docstring)."""
+
+    def __init__(self, db: Database, role: DbRole, claims: Mapping[str, Any] | None) -> None:
+        self.db = db
+        self.role = role
+        self._begin = begin_as(role, claims)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection inside one transaction as the caller; commits when the block ends."""
+        async with self.db.pool.acquire() as conn:
+            await conn.execute(self._begin)
+            try:
+                yield conn
+            except BaseException:
+                # A broken connection cannot roll back; the pool discards it on release.
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.transaction() as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.transaction() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.transaction() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.transaction() as conn:
+            return await conn.execute(query, *args)
+
+
+class RequestRolesUnavailable(RuntimeError):
+    """The login role cannot become `anon` / `authenticated`: requests could not run as callers."""
+
+
+async def require_request_roles(db: Queryable) -> None:
+    """Refuse to serve unless the server's login role can switch to both request roles
+    (sql/008 grants them where it may; on Supabase `postgres` has them)."""
+    missing = [role.value for role in DbRole
+               if not await db.fetchval("SELECT pg_has_role(current_user, $1, 'MEMBER')", role.value)]
+    if missing:
+        user = await db.fetchval("SELECT current_user")
+        raise RequestRolesUnavailable(
+            f"the database role {user!r} cannot SET ROLE to {', '.join(missing)}; run "
+            f"GRANT {', '.join(missing)} TO {user} as an administrator (docs/DEPLOYMENT.md)"
+        )

@@ -195,7 +195,7 @@ class RemoteGenerator:
             finished = True
         except openai.APIError as exc:
             failed = True
-            raise self._failure(_describe(exc, self.config.timeout_seconds)) from None
+            raise self._failure(_describe(exc, self.config.timeout_seconds, mid_reply=True)) from None
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # Bad JSON in an event, or a chunk of the wrong shape (the SDK does not validate).
             failed = True
@@ -250,14 +250,14 @@ class RemoteGenerator:
         return text.replace(key, "***") if key else text
 
 
-def _describe(exc: openai.APIError, timeout: float) -> str:
+def _describe(exc: openai.APIError, timeout: float, *, mid_reply: bool = False) -> str:
     """A short reason for an SDK error: its kind and, for HTTP errors, the server's message."""
     if isinstance(exc, openai.APITimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return f"cannot connect ({_one_line(detail, 160)})"
+        return f"{'connection lost mid-reply' if mid_reply else 'cannot connect'} ({_one_line(detail, 160)})"
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {_one_line(_server_message(exc), 160)}"
     return f"{type(exc).__name__}: {_one_line(exc.message, 160)}"

@@ -68,7 +68,8 @@ class ChatServer:
     do not support them); ``pause`` (after the first text, generation waits until the client
     goes away, so the test can see that leaving closes the connection); ``http-500``;
     ``http-401`` (the error echoes the key it was given); ``stall-headers`` / ``stall-body``
-    (silence until the test ends); ``malformed`` (an event that is not JSON).
+    (silence until the test ends); ``malformed`` (an event that is not JSON); ``drop`` (the
+    connection is cut once the first line of text is sent, as when the server dies mid-reply).
     """
 
     def __init__(self, bundle: GenerationBundle) -> None:
@@ -159,6 +160,9 @@ class _EventStream(Response):
                 if not served.disconnected:
                     await send({"type": "http.response.body", "more_body": True,
                                 "body": server.chunk(served, {"content": text}, chunk_logprobs)})
+                if self.mode == "drop" and "\n" in served.text:
+                    # An exception out of an ASGI app mid-body: uvicorn closes the connection as is.
+                    raise ConnectionAbortedError("the model server died mid-reply")
             await generation
             served.generation_ended = True
             if served.disconnected:
@@ -193,20 +197,27 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> GenerationBundle:
     return loading.load_generation(loading.resolve_source("generation", str(folder)), torch.device("cpu"), 2048)
 
 
-@pytest.fixture
-async def server(bundle: GenerationBundle) -> AsyncIterator[tuple[ChatServer, str]]:
-    chat = ChatServer(bundle)
+@contextlib.asynccontextmanager
+async def serving(chat: ChatServer, log_level: str = "warning") -> AsyncIterator[str]:
+    """`chat` on uvicorn on a free loopback port; yields its API root (…/v1)."""
     port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(chat.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    uv = uvicorn.Server(uvicorn.Config(chat.app, host="127.0.0.1", port=port, lifespan="off", log_level=log_level))
     task = asyncio.create_task(uv.serve())
     while not uv.started:  # noqa: ASYNC110  (uvicorn offers no start event)
         await asyncio.sleep(0.02)
     try:
-        yield chat, f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         chat.release.set()
         uv.should_exit = True
         await task
+
+
+@pytest.fixture
+async def server(bundle: GenerationBundle) -> AsyncIterator[tuple[ChatServer, str]]:
+    chat = ChatServer(bundle)
+    async with serving(chat) as url:
+        yield chat, url
 
 
 @pytest.fixture

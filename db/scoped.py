@@ -12,6 +12,7 @@ shared counters.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -21,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolAcquireContext
 
 from .database import Connection, Database
 
@@ -55,25 +57,100 @@ def _dollar_quoted(text: str) -> str:
             return f"{tag}{text}{tag}"
 
 
-def begin_as(role: DbRole, claims: Mapping[str, Any] | None) -> str:
+def begin_as(role: DbRole, claims: Mapping[str, Any] | None, *, read_only: bool = False) -> str:
     """One round trip: open the transaction and become the caller. Claims are data from a
     verified token, still quoted as data; the role is one of two constants."""
     payload = json.dumps(dict(claims) if claims else {}, separators=(",", ":"), default=str)
     if "\x00" in payload:  # json.dumps escapes control characters; this cannot happen
         raise ValueError("claims must not contain NUL")
     return (
-        "BEGIN; SELECT set_config('request.jwt.claims', "
+        f"BEGIN{' READ ONLY' if read_only else ''}; SELECT set_config('request.jwt.claims', "
         f"{_dollar_quoted(payload)}, true), set_config('role', '{DbRole(role).value}', true)"
     )
 
 
+class ReadSession:
+    """One read-only transaction as the caller for all the statements of one GraphQL query, as
+    PostgREST runs a request: the first statement takes a pooled connection and opens it, the
+    others follow on that connection (one at a time: sibling fields resolve concurrently), and
+    `close` ends it and gives the connection back. A query of three statements costs five round
+    trips instead of nine, and every statement of it sees the caller's view, read-only.
+
+    A statement that fails aborts the transaction: it is rolled back at once, and the next
+    statement opens a new one, so each field still fails or succeeds on its own.
+    """
+
+    def __init__(self, db: Database, begin: str) -> None:
+        self.db = db
+        self._begin = begin
+        self._lock = asyncio.Lock()
+        self._acquired: PoolAcquireContext | None = None
+        self._conn: Connection | None = None
+        self._in_transaction = False
+        self._closed = False
+
+    async def run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("the read session has ended")  # a resolver outlived its operation
+            if self._conn is None:
+                acquired = self.db.pool.acquire()
+                self._conn = await acquired.__aenter__()
+                self._acquired = acquired
+            conn = self._conn
+            if not self._in_transaction:
+                await conn.execute(self._begin)
+                self._in_transaction = True
+            try:
+                return await getattr(conn, method)(query, *args)
+            except BaseException:
+                self._in_transaction = False
+                # A broken connection cannot roll back; the pool discards it on release.
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def close(self, exc: BaseException | None = None) -> None:
+        """End the transaction (read-only: a rollback keeps nothing) and release the connection;
+        idempotent."""
+        async with self._lock:
+            self._closed = True
+            acquired, self._acquired, self._conn = self._acquired, None, None
+            if acquired is None:
+                return
+            try:
+                if self._in_transaction and acquired.connection is not None:
+                    self._in_transaction = False
+                    await acquired.connection.execute("ROLLBACK")
+            except BaseException as error:
+                await acquired.__aexit__(type(error), error, error.__traceback__)
+                raise
+            await acquired.__aexit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
 class ScopedDatabase:
-    """`Database`'s query methods, each run as one caller (see the module docstring)."""
+    """`Database`'s query methods, each run as one caller (see the module docstring): each
+    statement in its own transaction, or all in the read session while one is open."""
 
     def __init__(self, db: Database, role: DbRole, claims: Mapping[str, Any] | None) -> None:
         self.db = db
         self.role = role
         self._begin = begin_as(role, claims)
+        self._claims = claims
+        self._session: ReadSession | None = None
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[ReadSession]:
+        """Until the block ends, the query methods share one read-only transaction."""
+        session = self._session = ReadSession(self.db, begin_as(self.role, self._claims, read_only=True))
+        try:
+            yield session
+        except BaseException as exc:
+            self._session = None
+            await session.close(exc)
+            raise
+        self._session = None
+        await session.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -90,18 +167,26 @@ class ScopedDatabase:
             await conn.execute("COMMIT")
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        if self._session is not None:
+            return await self._session.run("fetch", query, args)
         async with self.transaction() as conn:
             return await conn.fetch(query, *args)
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        if self._session is not None:
+            return await self._session.run("fetchrow", query, args)
         async with self.transaction() as conn:
             return await conn.fetchrow(query, *args)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
+        if self._session is not None:
+            return await self._session.run("fetchval", query, args)
         async with self.transaction() as conn:
             return await conn.fetchval(query, *args)
 
     async def execute(self, query: str, *args: Any) -> str:
+        if self._session is not None:
+            return await self._session.run("execute", query, args)
         async with self.transaction() as conn:
             return await conn.execute(query, *args)
 

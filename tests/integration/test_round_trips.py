@@ -5,18 +5,21 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from core.settings import Settings
 from db import progress
 from db.progress import ProgressWrite
+from db.scoped import DbRole, ScopedDatabase
 from tests.helpers import make_settings, token_for
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    # No analysis workers: their idle polls would be counted with the request's statements.
-    return make_settings(database_url, tmp_path, analysis_workers=0)
+    # No analysis workers: their idle polls would be counted with the request's statements. No
+    # response cache: these count what executing a query costs, and a hit runs none.
+    return make_settings(database_url, tmp_path, analysis_workers=0, response_cache=False)
 
 QUERY = """
 query($first: Int) {
@@ -59,20 +62,24 @@ class StatementCounter:
 
     @property
     def queries(self) -> list[str]:
-        """The statements that fetch data, without the framing that runs each as the caller
-        (db/scoped.py: BEGIN and set_config in one, then COMMIT)."""
+        """The statements that fetch data, without the framing that runs them as the caller
+        (db/scoped.py: BEGIN and set_config in one, then COMMIT or ROLLBACK)."""
         return [s for s in self.statements if not is_framing(s)]
 
-    def assert_each_query_runs_as_the_caller(self) -> None:
-        begins = [s for s in self.statements if s.startswith(BEGIN_AS_CALLER)]
-        assert len(begins) == len(self.queries) == self.statements.count("COMMIT"), self.statements
+    def assert_one_read_session(self) -> None:
+        """A query's statements share one read-only transaction as the caller: one BEGIN, then
+        the queries, then the rollback that ends it (it wrote nothing)."""
+        assert self.statements[0].startswith(BEGIN_READ_ONLY_AS_CALLER), self.statements
+        assert self.statements[-1] == "ROLLBACK", self.statements
+        assert [s for s in self.statements if is_framing(s)] == [self.statements[0], "ROLLBACK"], self.statements
 
 
-BEGIN_AS_CALLER = "BEGIN; SELECT set_config('request.jwt.claims'"
+BEGIN_READ_ONLY_AS_CALLER = "BEGIN READ ONLY; SELECT set_config('request.jwt.claims'"
 
 
 def is_framing(statement: str) -> bool:
-    return statement.startswith(BEGIN_AS_CALLER) or statement in ("COMMIT", "ROLLBACK")
+    return statement.startswith(("BEGIN; SELECT set_config(", "BEGIN READ ONLY; SELECT set_config(")) or statement in (
+        "COMMIT", "ROLLBACK")
 
 
 async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql) -> None:
@@ -83,7 +90,7 @@ async def test_page_of_50_costs_the_same_round_trips_as_page_of_5(services, gql)
         with StatementCounter(services) as counter:
             data = await gql.data(QUERY, {"first": first})
         assert len(data["patterns"]["edges"]) == first
-        counter.assert_each_query_runs_as_the_caller()
+        counter.assert_one_read_session()
         counts[first] = len(counter.queries)
     assert counts[5] == counts[50] == 1, counts  # the page query carries the counters
 
@@ -97,5 +104,22 @@ async def test_progress_list_resolves_patterns_and_stats_in_batches(services, gq
     with StatementCounter(services) as counter:
         data = await gql.data(PROGRESS_QUERY, token=token_for(user))
     assert len(data["progress"]) == 12
-    counter.assert_each_query_runs_as_the_caller()
+    counter.assert_one_read_session()
     assert len(counter.queries) == 3, counter.queries  # progress, then one batch each of patterns, stats
+
+
+async def test_a_failed_statement_fails_its_field_only(services, gql) -> None:
+    # A NUL cannot be stored or compared as text: that statement fails and aborts the session's
+    # transaction, which is rolled back at once; the sibling field reads in a new one.
+    body = await gql('query($s: String) { bad: pattern(slug: $s) { id } good: pattern(slug: "right-triangle") { slug } }',
+                     {"s": "a\x00b"})
+    assert body["data"] == {"bad": None, "good": {"slug": "right-triangle"}}, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+async def test_a_read_session_cannot_write(services) -> None:
+    scoped = ScopedDatabase(services.db, DbRole.AUTHENTICATED, {"role": "authenticated", "sub": "x"})
+    async with scoped.read_session():
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await scoped.execute("UPDATE learners SET display_name = 'w' WHERE id = 'x'")
+        assert await scoped.fetchval("SELECT current_user") == "authenticated"  # a new transaction, still the caller

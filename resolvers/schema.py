@@ -16,9 +16,11 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from .errors import ErrorCodes, coded_errors
+from .execution import Executor
 from .limits import GraphQLLimits, validation_rules
 from .mutation import Mutation
 from .query import Query
+from .sessions import QueryReadSession
 from .subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -70,12 +72,14 @@ def _build_schema(limits: GraphQLLimits) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(batching_config=batching),  # pyright: ignore[reportArgumentType]
+        execution_context_class=Executor,
         extensions=[
             lambda: MaxTokensLimiter(limits.max_tokens),  # before parsing: sets the parser's limit
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             ErrorCodes,
+            QueryReadSession,
         ],
     )
 

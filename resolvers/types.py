@@ -211,9 +211,11 @@ class Progress:
     best_score: float
     last_attempt_at: str | None
     pattern_id: strawberry.Private[int]
+    # The pattern's row when the list that made this fetched it (Query.progress does).
+    pattern_row: strawberry.Private[Any] = None
 
     @classmethod
-    def from_row(cls, row: Any) -> Progress:
+    def from_row(cls, row: Any, pattern_row: Any = None) -> Progress:
         return cls(
             progress_percentage=round(float(row["progress_percentage"]), 4),
             time_spent_seconds=min(row["time_spent_seconds"], 2**31 - 1),
@@ -222,11 +224,16 @@ class Progress:
             best_score=round(float(row["best_score"]), 4),
             last_attempt_at=iso(row["last_attempt_at"]),
             pattern_id=row["pattern_id"],
+            pattern_row=pattern_row,
         )
 
     @strawberry.field
-    async def pattern(self, info: Info) -> Pattern:
-        return await load_pattern(info, self.pattern_id)
+    def pattern(self, info: Info) -> Pattern:
+        # Plain, like Pattern.stats: a list of progress resolves its patterns without a coroutine
+        # (and a task in graphql-core's gather) per row when the list fetched them.
+        if self.pattern_row is not None:
+            return Pattern.from_row(self.pattern_row)
+        return load_pattern(info, self.pattern_id)  # type: ignore[return-value]
 
 
 @strawberry.type

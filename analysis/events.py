@@ -23,6 +23,7 @@ import asyncpg
 
 from core.domain import AnalysisStatus
 from db.database import Database
+from db.listen import Listener, discard
 
 log = logging.getLogger(__name__)
 
@@ -187,43 +188,46 @@ class PostgresEventBus:
         self.sent = 0
         self.dropped = 0
         self.gaps = 0
-        self.listening = False
         self._next_seq: dict[UUID, int] = {}
         self._received: dict[UUID, tuple[str, int, float]] = {}  # origin, last seq, when
         self._last_prune = time.monotonic()
         self._outbox: asyncio.Queue[str] | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._first_listen = asyncio.Event()
+        self._listener = Listener(db, {CHANNEL: self._on_notification}, name="analysis events",
+                                  health_check_seconds=health_check_seconds)
+        self._started = False
 
     # --- lifecycle ---
 
     async def start(self) -> None:
         """Start sending and listening (the database must be connected); idempotent. Returns once
         the first LISTEN was tried: a failure is logged and retried in the background."""
-        if self._listener is not None:
+        if self._started:
             return
+        self._started = True
         self._outbox = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_loop(), name="analysis-events-sender")
-        self._listener = asyncio.create_task(self._listen_loop(), name="analysis-events-listener")
-        await self._first_listen.wait()
+        await self._listener.start()
         log.info("analysis events: NOTIFY/LISTEN on %r (origin %s, %s)", CHANNEL, self.origin,
                  "listening" if self.listening else "not listening yet, retrying")
 
     async def aclose(self, flush_seconds: float = 5.0) -> None:
         """Send what is queued (for at most `flush_seconds`), then stop; idempotent."""
-        outbox, sender, listener = self._outbox, self._sender, self._listener
-        self._outbox = self._sender = self._listener = None
+        outbox, sender = self._outbox, self._sender
+        self._outbox = self._sender = None
+        self._started = False
         if outbox is not None and sender is not None and not sender.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(outbox.join(), flush_seconds)
-        for task in (sender, listener):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self.listening = False
-        self._first_listen = asyncio.Event()
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+        await self._listener.aclose()
+
+    @property
+    def listening(self) -> bool:
+        return self._listener.listening
 
     def readiness(self) -> dict[str, object]:
         outbox = self._outbox
@@ -298,7 +302,7 @@ class PostgresEventBus:
                         backoff = 0.5
                         break
                     except Exception as exc:  # whatever it is, the sender must live on
-                        conn = await _discard(conn)
+                        conn = await discard(conn)
                         if attempt == 2:
                             self.dropped += len(batch)
                             log.warning("analysis events: %d notification(s) not sent (%s)", len(batch), exc)
@@ -309,45 +313,11 @@ class PostgresEventBus:
                 for _ in batch:
                     outbox.task_done()
         finally:
-            await _discard(conn)
+            await discard(conn)
 
     # --- receiving ---
 
-    async def _listen_loop(self) -> None:
-        backoff = 0.5
-        lost_before = False
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self.db.dedicated_connection()
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, closed=closed: closed.set())
-                await conn.add_listener(CHANNEL, self._on_notification)
-                self.listening = True
-                self._first_listen.set()
-                if lost_before:
-                    log.info("analysis events: listening again")
-                backoff = 0.5
-                while not closed.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), self.health_check_seconds)
-                    if not closed.is_set():  # a half-open TCP connection says nothing: ask
-                        await conn.execute("SELECT 1", timeout=10)
-                raise ConnectionError("listener connection closed")
-            except Exception as exc:  # whatever it is, keep trying: subscribers depend on it
-                self.listening = False
-                lost_before = True
-                self._first_listen.set()
-                log.warning("analysis events: LISTEN connection unavailable (%s); reconnecting in %.1fs",
-                            exc, backoff)
-                await _discard(conn)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-            finally:
-                self.listening = False
-                await _discard(conn)
-
-    def _on_notification(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _on_notification(self, payload: str) -> None:
         try:
             message = json.loads(payload)
             origin = message["o"]
@@ -383,16 +353,6 @@ class PostgresEventBus:
             if now - seen > self.stale_seconds:
                 del self._received[aid]
                 self.local.forget(aid)
-
-
-async def _discard(conn: asyncpg.Connection | None) -> None:
-    """Close a connection that may already be broken; never raises. Returns None for assignment."""
-    if conn is not None and not conn.is_closed():
-        try:
-            await asyncio.wait_for(conn.close(), 2)
-        except (Exception, asyncio.CancelledError):
-            conn.terminate()
-    return None
 
 
 def make_event_bus(

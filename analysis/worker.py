@@ -25,21 +25,19 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
-
 from core.domain import RULE_BASED, AnalysisStatus
 from db import analyses
 from db.analyses import Analysis
 from db.database import UNAVAILABLE_ERRORS, Database
+from db.listen import Listener
 
 from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
 
 log = logging.getLogger(__name__)
 
-# A quiet LISTEN connection is checked this often (a half-open TCP connection says nothing).
-LISTEN_HEALTH_CHECK_SECONDS = 30.0
-_MAX_BACKOFF_SECONDS = 30.0
+# A dependency that is down is logged at most this often (one line, not a traceback per poll).
+_UNAVAILABLE_LOG_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +64,10 @@ class AnalysisWorker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None  # while LISTEN is up
-        self._listen_task: asyncio.Task[None] | None = None
-        self._first_listen = asyncio.Event()
+        # New and superseded jobs from any process; while it is down, workers poll every
+        # poll_seconds, and when it is back they look at once (jobs queued meanwhile).
+        self._listener = Listener(db, analyses.job_channels(self.wake, self.cancel), name="analysis jobs",
+                                  on_up=self.wake)
         self._running: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
         self._superseded: set[uuid.UUID] = set()
         self.completed = 0
@@ -79,48 +78,9 @@ class AnalysisWorker:
     async def start(self) -> None:
         if self.concurrency <= 0:
             return
-        self._first_listen = asyncio.Event()
-        self._listen_task = asyncio.create_task(self._listen_loop(), name="analysis-jobs-listener")
-        await self._first_listen.wait()  # the first try, whatever its outcome
+        await self._listener.start()  # the first try, whatever its outcome
         self._tasks = [asyncio.create_task(self._loop(), name=f"analysis-worker-{i}") for i in range(self.concurrency)]
         log.info("analysis workers: %d (%s)", self.concurrency, self.worker_id)
-
-    async def _listen_loop(self) -> None:
-        """Hold a LISTEN connection for new and superseded jobs; reopen it with backoff when it
-        drops. While there is none, workers poll every poll_seconds, so no job is missed."""
-        backoff, failures = 0.5, 0
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await analyses.listen(self.db, self.wake, self.cancel)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, closed=closed: closed.set())
-                self._listener = conn
-                self._first_listen.set()
-                if failures:
-                    log.info("analysis jobs: listening again")
-                    self.wake()  # jobs queued by other processes meanwhile
-                backoff, failures = 0.5, 0
-                while not closed.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), LISTEN_HEALTH_CHECK_SECONDS)
-                    if not closed.is_set():
-                        await conn.execute("SELECT 1", timeout=10)
-                raise ConnectionError("listener connection closed")
-            except Exception as exc:  # whatever it is, polling covers for it and we try again
-                self._listener = None
-                self._first_listen.set()
-                failures += 1
-                if failures == 1:
-                    # Transaction poolers cannot LISTEN at all; a database restart drops the connection.
-                    log.warning("analysis jobs: LISTEN unavailable (%s); polling every %.1fs and retrying",
-                                exc, self.poll_seconds)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
-            finally:
-                self._listener = None
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
 
     def wake(self) -> None:
         self._wake.set()
@@ -134,8 +94,7 @@ class AnalysisWorker:
 
     def readiness(self) -> dict[str, object]:
         running = sum(not t.done() for t in self._tasks)
-        listening = self._listener is not None and not self._listener.is_closed()
-        return {"workers": running, "listening": listening, "completed": self.completed,
+        return {"workers": running, "listening": self._listener.listening, "completed": self.completed,
                 "running": len(self._running), "superseded": self.superseded}
 
     async def _loop(self) -> None:
@@ -156,7 +115,7 @@ class AnalysisWorker:
             if job is None:
                 self._wake.clear()
                 # Listening, new jobs wake us; the poll only finds dead workers' expired leases.
-                idle = self.poll_seconds if self._listener is None else max(self.poll_seconds, self.lease_seconds / 2)
+                idle = max(self.poll_seconds, self.lease_seconds / 2) if self._listener.listening else self.poll_seconds
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle)
                 continue
@@ -177,7 +136,7 @@ class AnalysisWorker:
     def _log_unavailable(self, message: str, *args: object) -> None:
         """A dependency is down: one line, not a traceback per worker per poll."""
         now = asyncio.get_running_loop().time()
-        if now - self._unavailable_logged_at >= _MAX_BACKOFF_SECONDS:
+        if now - self._unavailable_logged_at >= _UNAVAILABLE_LOG_SECONDS:
             self._unavailable_logged_at = now
             log.warning(message, *args)
 
@@ -251,9 +210,4 @@ class AnalysisWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        task, self._listen_task = self._listen_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._listener = None
+        await self._listener.aclose()

@@ -283,22 +283,14 @@ async def release(db: Database, analysis_id: uuid.UUID, worker_id: str) -> None:
     )
 
 
-async def listen(
-    db: Database, on_new_job: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
-) -> asyncpg.Connection:
-    """A dedicated connection that calls `on_new_job` whenever a job is queued and `on_cancel`
-    when a running one is superseded (from any process). The caller closes it. Fails where
-    LISTEN is unavailable (transaction poolers)."""
-    conn = await db.dedicated_connection()
+def job_channels(
+    on_new_job: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
+) -> dict[str, Callable[[str], None]]:
+    """What a db.listen.Listener hears for the workers: `on_new_job` whenever a job is queued and
+    `on_cancel` when a running one is superseded, from any process."""
 
-    def cancelled(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def cancelled(payload: str) -> None:
         if (analysis_id := parse_id(payload)) is not None:
             on_cancel(analysis_id)
 
-    try:
-        await conn.add_listener(NEW_JOB_CHANNEL, lambda *_: on_new_job())
-        await conn.add_listener(CANCEL_CHANNEL, cancelled)
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
+    return {NEW_JOB_CHANNEL: lambda _payload: on_new_job(), CANCEL_CHANNEL: cancelled}

@@ -2,84 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from core.settings import Settings, load_settings
 from db.migrate import pending_migrations
-from resolvers.context import Context
-from resolvers.schema import Schema, build_schema
+from resolvers.schema import build_schema
 
+from .graphql_view import GraphQLApp
 from .limits import BodySizeLimit, JSONErrors, graphql_limits
 from .services import Services
 
 log = logging.getLogger(__name__)
-
-NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array of them for a batch."
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, services: Services, schema: Schema | None = None) -> None:
-        super().__init__(
-            schema or build_schema(graphql_limits(services.settings)),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-        )
-        self.services = services
-
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            return json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            # Strawberry turns only JSONDecodeError into a 400; a body that is not UTF-8 (a
-            # UnicodeDecodeError, also a ValueError) or nests deeper than the interpreter's
-            # recursion limit would escape as a 500.
-            raise HTTPException(400, "Unable to parse request body as JSON") from exc
-
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
-        try:
-            data = await super().parse_http_body(request)
-        except AttributeError as exc:
-            # The view reads `.get` on the body (or each item of a batch) without checking that it
-            # is an object: `null`, `1.5` or `"query"` would be a 500.
-            raise HTTPException(400, NOT_AN_OPERATION) from exc
-        if isinstance(data, list) and not data:
-            raise HTTPException(400, NOT_AN_OPERATION)  # an empty batch asks nothing
-        return data
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        authorization = request.headers.get("authorization") if isinstance(request, Request) else None
-        context = await Context.build(self.services, self.services.verifier.caller_from_header, authorization,
-                                      request=request)
-        context.response = response
-        return context
-
-    async def on_ws_connect(self, context: Context) -> None:
-        params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        token = params.get("Authorization") or params.get("authorization") or params.get("authToken")
-        if isinstance(token, str) and token and not token.lower().startswith("bearer "):
-            token = f"Bearer {token}"
-        await context.authenticate(token if isinstance(token, str) else None)
-        if context.auth_error is not None:
-            # A token was sent and it is bad: refuse the connection (4403) so the client refreshes it.
-            raise ConnectionRejectionError({"code": context.auth_error.code.value,
-                                            "message": context.auth_error.message})
-
 
 def models_state(models: dict[str, Any]) -> str:
     """One word for /readyz's public answer: loading, failed (the rule-based fallback serves),

@@ -33,6 +33,7 @@ from usecases.search import PatternSearch
 from usecases.submissions import Submissions
 
 from .auth import TokenVerifier, load_or_create_dev_secret
+from .response_cache import ResponseCache, ResponseCacheConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,14 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+def response_cache_config(settings: Settings) -> ResponseCacheConfig:
+    return ResponseCacheConfig(
+        enabled=settings.response_cache,
+        max_age_seconds=settings.response_cache_max_age_seconds,
+        max_entries=settings.response_cache_max_entries,
+    )
+
+
 def rate_limit_config(settings: Settings) -> RateLimitConfig:
     return RateLimitConfig(
         submit=settings.rate_limit_submit_per_minute,
@@ -132,6 +141,7 @@ class Services:
     search: PatternSearch
     submissions: Submissions
     rate_limiter: RateLimiter
+    response_cache: ResponseCache
     started: bool = False
     _stack: AsyncExitStack | None = field(default=None, repr=False)
     # MODELS_PRELOAD: the background load started by start(); None when preload is off.
@@ -168,6 +178,7 @@ class Services:
                 max_queued=settings.analysis_queue_max, on_queued=worker.wake,
             ),
             rate_limiter=RateLimiter(db, rate_limit_config(settings)),
+            response_cache=ResponseCache(response_cache_config(settings), db),
         )
 
     async def start(self) -> None:
@@ -201,6 +212,8 @@ class Services:
             await self.bus.start()
             stack.push_async_callback(self.worker.aclose)
             await self.worker.start()
+            stack.push_async_callback(self.response_cache.aclose)
+            await self.response_cache.start()
             self._stack = stack.pop_all()
         self.started = True
 
@@ -242,6 +255,7 @@ class Services:
             **({"generation_server": self.generator.status()} if self.generator is not self.models else {}),
             "analysis": self.worker.readiness(),
             "events": self.bus.readiness(),
+            "response_cache": self.response_cache.readiness(),
         }
 
     async def close(self) -> None:

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     graphql_max_batch: int = 10  # operations in one batched HTTP request
     # Off in production: clients use schema.graphql; GraphiQL needs it on.
     graphql_introspection: bool = True
+    # Anonymous queries' answers, kept at most this long and dropped when public data changes
+    # (app/response_cache.py); signed-in callers are never served from it.
+    response_cache: bool = True
+    response_cache_max_age_seconds: float = 1.0
+    response_cache_max_entries: int = 1024
+    # Automatic persisted queries (Apollo's protocol): documents remembered by their sha256.
+    persisted_queries_max: int = 1000
     max_request_bytes: int = 256_000
     # Requests per minute; a learner by their id, an anonymous caller by IP. 0 turns one off.
     rate_limit_submit_per_minute: int = 30

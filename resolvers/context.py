@@ -50,6 +50,9 @@ class Context:
     response: Any = None
     # Set by Strawberry from a WebSocket's connection_init payload.
     connection_params: Any = field(default=None)
+    # False once a field ran whose every call must count (a rate-limited one): the answer is
+    # then never served again from the response cache (app/response_cache.py).
+    cacheable: bool = True
     _scope: tuple[Caller, ScopedDatabase, Loaders] | None = field(default=None, repr=False)
 
     @property

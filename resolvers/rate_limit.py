@@ -64,6 +64,7 @@ class RateLimit(FieldExtension):
         context = cast(Context, info.context)
         limiter = context.components.rate_limiter
         if limiter.enabled(self.bucket):
+            context.cacheable = False  # served from a cache, a call would spend nothing
             key = client_key(context)  # a bad token raises here: UNAUTHENTICATED, nothing spent
             if not (self.signed_in_only and context.caller.user_id is None):
                 decision = await limiter.hit(self.bucket, key)

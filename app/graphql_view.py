@@ -1,0 +1,201 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with what this API adds around it.
+
+- JSON with orjson both ways, and bodies Strawberry's view would answer with a 500 (`null`, a
+  bare number, text that is not UTF-8, JSON nested past the recursion limit, an empty batch)
+  answered with a 400 instead;
+- automatic persisted queries (app/persisted_queries.py);
+- the response cache (app/response_cache.py): a hit is sent before Strawberry sees the request;
+  a cacheable miss is stored once answered; a mutation drops this process's entries at once;
+- HTTP caching for GET: a cacheable answer says `Cache-Control: public, max-age=...` with an
+  ETag (`If-None-Match` gets a 304); every other GET answer `no-store`;
+- the request context (resolvers/context.py), and the WebSocket's token from `connection_init`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from resolvers.context import Context
+from resolvers.schema import Schema
+
+from .persisted_queries import PersistedQueries
+from .response_cache import Entry, cache_key, etag_of, normalised_document
+from .services import Services
+
+NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array of them for a batch."
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, services: Services, schema: Schema) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if services.settings.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        )
+        self.services = services
+        self.cache = services.response_cache
+        self.persisted_queries = PersistedQueries(services.settings.persisted_queries_max)
+        self._max_age = math.floor(self.cache.config.max_age_seconds)
+
+    # --- HTTP: the cache in front of Strawberry ---
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        raw_key = await self._raw_key(request) if self.cache.enabled else None
+        if raw_key is not None and (entry := self.cache.lookup(raw_key)) is not None:
+            await self._cached_response(request, entry)(scope, receive, send)
+            return
+        # What execute_single reads, and where it leaves the cache key of a cacheable answer. The
+        # epoch is taken now: a change heard while this runs means its answer is not stored.
+        request.state.cacheable = raw_key is not None
+        request.state.cache_epoch = self.cache.epoch
+        request.state.cache_key = None
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        stored = None
+        if raw_key is not None and request.state.cache_key is not None and response.status_code == 200:
+            stored = self.cache.store(raw_key, request.state.cache_key, bytes(response.body), request.state.cache_epoch)
+        if request.method == "GET" and response.media_type == "application/json":
+            self._http_cache_headers(request, response, stored)
+        await response(scope, receive, send)
+
+    async def _raw_key(self, request: Request) -> bytes | None:
+        """What identifies an anonymous request before anything parses it; None when it can
+        never be served from the cache."""
+        headers = request.headers
+        if "authorization" in headers or "multipart" in headers.get("accept", ""):
+            return None
+        if request.method == "POST":
+            if not headers.get("content-type", "").startswith("application/json"):
+                return None
+            return b"P" + await request.body()
+        if request.method == "GET" and ("query" in request.query_params or "extensions" in request.query_params):
+            return b"G" + request.scope.get("query_string", b"")
+        return None
+
+    def _cached_response(self, request: Request, entry: Entry) -> Response:
+        if request.method == "GET":
+            headers = self._public_headers(entry.etag)
+            if request.headers.get("if-none-match") == entry.etag:
+                return Response(status_code=304, headers=headers)
+            return Response(entry.body, media_type="application/json", headers=headers)
+        return Response(entry.body, media_type="application/json")
+
+    def _public_headers(self, etag: str) -> dict[str, str]:
+        return {"Cache-Control": f"public, max-age={self._max_age}", "ETag": etag, "Vary": "Authorization"}
+
+    def _http_cache_headers(self, request: Request, response: Response, stored: Entry | None) -> None:
+        if stored is not None:
+            response.headers.update(self._public_headers(stored.etag))
+        elif response.status_code == 200 and request.state.cache_key is not None:
+            # Public, though not kept here (public data changed meanwhile, or it is large).
+            response.headers.update(self._public_headers(etag_of(bytes(response.body))))
+        else:
+            response.headers["Cache-Control"] = "no-store"
+
+    # --- per operation: persisted queries, cacheability, invalidation ---
+
+    async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Any,
+                                root_value: Any, sub_response: Any) -> Any:
+        if isinstance(request_data, list) and isinstance(request, Request):
+            request.state.cacheable = False  # a batch's answer is not one operation's
+        return await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                               sub_response)
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: GraphQLRequestData) -> ExecutionResult:
+        request_data, error = self.persisted_queries.resolve(request_data)
+        if error is not None:
+            return ExecutionResult(data=None, errors=[error])
+        result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                              request_data)
+        if (isinstance(request, Request) and getattr(request.state, "cacheable", False) and not result.errors
+                and context.cacheable):
+            request.state.cache_key = cache_key(request_data.query, request_data.variables,
+                                                request_data.operation_name)
+        if _is_mutation(request_data):
+            self.cache.invalidate()  # this process's readers see its own writes at once
+        return result
+
+    # --- JSON ---
+
+    def encode_json(self, data: object) -> bytes:
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            # What orjson refuses and json writes: a lone surrogate quoted back from the caller's
+            # input, an integer beyond 64 bits.
+            return json.dumps(data, separators=(",", ":")).encode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # json decides: it also reads lone surrogates (refused later, coded) and says why not
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            # Strawberry turns only JSONDecodeError into a 400; a body that is not UTF-8 (a
+            # UnicodeDecodeError, also a ValueError) or nests deeper than the interpreter's
+            # recursion limit would escape as a 500.
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        try:
+            data = await super().parse_http_body(request)
+        except AttributeError as exc:
+            # The view reads `.get` on the body (or each item of a batch) without checking that it
+            # is an object: `null`, `1.5` or `"query"` would be a 500.
+            raise HTTPException(400, NOT_AN_OPERATION) from exc
+        if isinstance(data, list) and not data:
+            raise HTTPException(400, NOT_AN_OPERATION)  # an empty batch asks nothing
+        return data
+
+    # --- context and WebSocket authentication ---
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        authorization = request.headers.get("authorization") if isinstance(request, Request) else None
+        context = await Context.build(self.services, self.services.verifier.caller_from_header, authorization,
+                                      request=request)
+        context.response = response
+        return context
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        token = params.get("Authorization") or params.get("authorization") or params.get("authToken")
+        if isinstance(token, str) and token and not token.lower().startswith("bearer "):
+            token = f"Bearer {token}"
+        await context.authenticate(token if isinstance(token, str) else None)
+        if context.auth_error is not None:
+            # A token was sent and it is bad: refuse the connection (4403) so the client refreshes it.
+            raise ConnectionRejectionError({"code": context.auth_error.code.value,
+                                            "message": context.auth_error.message})
+
+
+def _is_mutation(data: GraphQLRequestData) -> bool:
+    normalised = normalised_document(data.query) if data.query else None
+    if normalised is None:
+        return False
+    return any(kind is OperationType.MUTATION and (data.operation_name is None or name == data.operation_name)
+               for name, kind in normalised[1])
+

@@ -1,23 +1,30 @@
 """The hand-written baseline for bench/bench_http.py: Starlette + asyncpg, no GraphQL.
 
-    .venv/bin/python bench/baseline_app.py --database-url URL [--port 8101]
+    BASELINE_JWT_SECRET=... .venv/bin/python bench/baseline_app.py --database-url URL [--port 8101]
 
-POST /graphql answers the shape of
-``{ patterns(first: 20) { edges { node { id slug name difficulty preview stats { attempts learners
-completions successRate averageTimeSpentSeconds perceivedDifficulty } } } } }``
-whatever the body asks, with two SQL statements (the page, then the stats of its patterns): what
-a hand-written endpoint does. The statistics are derived with the same rules as
-resolvers/types.py (PatternStats.from_row) so both servers return the same JSON.
+Two endpoints, each answering one fixed shape whatever the body asks, as a hand-written
+endpoint would:
+
+- POST /graphql: ``{ patterns(first: 20) { edges { node { id slug name difficulty preview stats {
+  attempts learners completions successRate averageTimeSpentSeconds perceivedDifficulty } } } } }``
+  with two SQL statements (the page, then the stats of its patterns). The statistics are derived
+  with the same rules as resolvers/types.py (PatternStats.from_row) so both servers return the
+  same JSON.
+- POST /learner: bench_http.LEARNER_QUERY (`me` and `progress` with pattern names) for the
+  learner of the HS256 token in the Authorization header (verified with PyJWT: signature, exp,
+  aud), with two SQL statements (the learner; the progress joined with the patterns' names).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import jwt
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,7 +59,17 @@ def stats_json(row: asyncpg.Record | None) -> dict[str, Any]:
     }
 
 
-def create_app(database_url: str, pool_min: int = 2, pool_max: int = 10) -> Starlette:
+LEARNER_SQL = "SELECT id, display_name, points, completed_patterns FROM learners WHERE id = $1"
+PROGRESS_SQL = """
+SELECT p.name, p.slug, g.progress_percentage, g.time_spent_seconds, g.attempts, g.completed, g.best_score,
+       g.last_attempt_at
+FROM progress g JOIN patterns p ON p.id = g.pattern_id
+WHERE g.learner_id = $1
+ORDER BY g.last_attempt_at DESC NULLS LAST, g.pattern_id
+"""
+
+
+def create_app(database_url: str, pool_min: int = 2, pool_max: int = 10, jwt_secret: str | None = None) -> Starlette:
     state: dict[str, asyncpg.Pool] = {}
 
     @asynccontextmanager
@@ -83,12 +100,40 @@ def create_app(database_url: str, pool_min: int = 2, pool_max: int = 10) -> Star
         ]
         return JSONResponse({"data": {"patterns": {"edges": edges}}})
 
+    async def learner(request: Request) -> JSONResponse:
+        await request.json()
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not jwt_secret:
+            return JSONResponse({"errors": [{"message": "no token"}]}, status_code=401)
+        try:
+            claims = jwt.decode(token, jwt_secret, algorithms=["HS256"], audience="authenticated")
+        except jwt.InvalidTokenError:
+            return JSONResponse({"errors": [{"message": "bad token"}]}, status_code=401)
+        pool = state["pool"]
+        me = await pool.fetchrow(LEARNER_SQL, claims["sub"])
+        rows = await pool.fetch(PROGRESS_SQL, claims["sub"])
+        progress = [
+            {
+                "pattern": {"name": r["name"], "slug": r["slug"]},
+                "progressPercentage": round(float(r["progress_percentage"]), 4),
+                "timeSpentSeconds": min(r["time_spent_seconds"], 2**31 - 1),
+                "attempts": r["attempts"],
+                "completed": r["completed"],
+                "bestScore": round(float(r["best_score"]), 4),
+                "lastAttemptAt": r["last_attempt_at"].isoformat() if r["last_attempt_at"] else None,
+            }
+            for r in rows
+        ]
+        me_json = None if me is None else {"id": me["id"], "displayName": me["display_name"], "points": me["points"],
+                                           "completedPatterns": me["completed_patterns"]}
+        return JSONResponse({"data": {"me": me_json, "progress": progress}})
+
     async def readyz(request: Request) -> JSONResponse:
         await state["pool"].fetchval("SELECT 1")
         return JSONResponse({"status": "ready"})
 
-    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"]), Route("/readyz", readyz)],
-                     lifespan=lifespan)
+    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"]), Route("/learner", learner, methods=["POST"]),
+                             Route("/readyz", readyz)], lifespan=lifespan)
 
 
 def main() -> None:
@@ -99,7 +144,8 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
     # The same uvicorn settings as `codepattern serve` (one process, uvloop/httptools when installed).
-    uvicorn.run(create_app(args.database_url), host=args.host, port=args.port, log_level=args.log_level,
+    app = create_app(args.database_url, jwt_secret=os.environ.get("BASELINE_JWT_SECRET"))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
 
 

@@ -1,20 +1,33 @@
-"""HTTP throughput of "20 patterns with stats": our GraphQL server vs a hand-written baseline.
+"""The read path over HTTP: our GraphQL server against PostGraphile and a hand-written endpoint.
 
     .venv/bin/python bench/bench_http.py [--duration 10] [--warmup 2] [--connections 32]
-        [--rounds 1] [--profile] [--append-to docs/BENCHMARKS.md]
+        [--rounds 1] [--scenarios catalog,learner] [--workers 2] [--profile]
+        [--database-url postgresql://...] [--append-to docs/BENCHMARKS.md]
 
 Sets up one database (an embedded PostgreSQL in a temporary folder, or a fresh database on
 --database-url), migrated, seeded and filled by bench/load_attempts.py (so statistics are not
-zeros), then starts, one after the other, each single-process server against it:
+zeros), then starts, one after the other, each server against it and drives it with wrk (POST,
+--connections open connections, one wrk thread to leave CPU to the server) for --warmup seconds
+(discarded) and --duration seconds (measured); the wrk Lua script checks every response (status
+200, no "errors" key). Two pages, each answered by every server with the same data (compared
+before the load):
 
-- ours: ``codepattern serve`` (DATABASE_URL set, LOG_LEVEL=WARNING);
-- baseline: bench/baseline_app.py (Starlette + asyncpg, two SQL statements, uvicorn, 1 worker).
+- catalog: "20 patterns with their statistics", anonymous:
+  - ours: `codepattern serve` as deployed (the response cache on);
+  - ours-nocache: the same with RESPONSE_CACHE=false: what the GraphQL engine itself costs;
+  - ours-Nw: `serve --workers N` (--workers), the response cache on;
+  - postgraphile: PostGraphile 4 (npm, installed into bench/.peers/; skipped with a line saying so
+    where npm or node is missing), one Node process, `--default-role anon` so it runs each request
+    as the anon role with row level security, as ours does; the statistics our schema derives
+    (success rate, average time, perceived difficulty) are computed columns it inlines into its
+    one SQL statement;
+  - baseline: bench/baseline_app.py, Starlette + asyncpg, two SQL statements, no GraphQL.
+- learner: `me` and `progress` with each pattern's name, signed in as one learner (an HS256 token):
+  ours (the cache never serves signed-in callers) against the hand-written endpoint's equivalent
+  (it verifies the token too).
 
-Both answer the same query; the JSON is compared before the load. Each is then driven by wrk
-(POST, --connections open connections, one wrk thread to leave CPU to the server) for --warmup
-seconds (discarded) and --duration seconds (measured); every response is checked by the wrk Lua
-script (status 200 and no "errors" key). Prints req/s, p50/p99 latency, the server process's CPU
-use and the ratio ours/baseline. --profile adds a py-spy run against our server (a separate load
+Prints req/s, p50/p99 latency, the server process's CPU use, and the ratios against PostGraphile
+and the hand-written endpoint. --profile adds a py-spy run against ours-nocache (a separate load
 run, since sampling costs CPU) and prints where its time goes. Everything started is stopped.
 """
 
@@ -41,8 +54,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,6 +70,31 @@ QUERY = (
     "{ patterns(first: 20) { edges { node { id slug name difficulty preview stats { attempts learners "
     "completions successRate averageTimeSpentSeconds perceivedDifficulty } } } } }"
 )
+# The same page in PostGraphile's schema: its statistics are the computed columns below.
+PG_QUERY = (
+    "{ allPatterns(first: 20, orderBy: POSITION_ASC) { nodes { id slug name difficulty preview "
+    "patternStatByPatternId { attempts learners completions successRate averageTimeSpentSeconds "
+    "perceivedDifficulty } } } }"
+)
+LEARNER_QUERY = (
+    "{ me { id displayName points completedPatterns } progress { pattern { name slug } progressPercentage "
+    "timeSpentSeconds attempts completed bestScore lastAttemptAt } }"
+)
+# PostGraphile inlines a function `<table>_<name>(<table>)` as the computed column `name`: our
+# statistics' rules (resolvers/types.py PatternStats.from_row), in SQL, in the bench database only.
+PG_COMPUTED_COLUMNS = """
+CREATE FUNCTION pattern_stats_success_rate(s pattern_stats) RETURNS float8 LANGUAGE sql STABLE AS
+$$ SELECT CASE WHEN s.learners > 0 THEN round(s.completions::numeric / s.learners, 4)::float8 ELSE 0 END $$;
+CREATE FUNCTION pattern_stats_average_time_spent_seconds(s pattern_stats) RETURNS float8 LANGUAGE sql STABLE AS
+$$ SELECT CASE WHEN s.learners > 0 THEN round(s.total_time_seconds::numeric / s.learners, 2)::float8 ELSE 0 END $$;
+CREATE FUNCTION pattern_stats_perceived_difficulty(s pattern_stats) RETURNS text LANGUAGE sql STABLE AS
+$$ SELECT CASE WHEN s.learners < 5 THEN 'UNRATED'
+              WHEN s.completions::float8 / s.learners >= 0.7 THEN 'EASY'
+              WHEN s.completions::float8 / s.learners >= 0.4 THEN 'MEDIUM' ELSE 'HARD' END $$;
+"""
+BENCH_SECRET = "bench-http-secret-0123456789abcdef0123456789"
+PEERS = ROOT / "bench" / ".peers"
+POSTGRAPHILE_VERSION = "4.14"
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 
@@ -63,6 +103,7 @@ BIN = Path(sys.executable).parent
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+%(headers)s
 wrk.body = [==[%(body)s]==]
 
 local threads = {}
@@ -96,19 +137,39 @@ end
 
 
 @dataclass(frozen=True)
-class Server:
+class Target:
+    """One server of a scenario: how to start it and what to ask it."""
+
     name: str
-    process: subprocess.Popen[bytes]
+    command: list[str]
+    env: dict[str, str]
     port: int
+    path: str  # where the page is POSTed
+    query: str
+    headers: dict[str, str]
+    # The answer as plain data both kinds of server can be compared on.
+    normalise: Callable[[dict], Any]
+    ready_probe: str = "/readyz"  # GET answering 200 when ready; "" to POST the page instead
+
+
+@dataclass(frozen=True)
+class Server:
+    target: Target
+    process: subprocess.Popen[bytes]
     log: Path
 
     @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.target.port}"
 
 
 @dataclass(frozen=True)
 class LoadResult:
+    scenario: str
     server: str
     round: int
     requests: int
@@ -120,7 +181,7 @@ class LoadResult:
     errors: int
     bad: int
     checked: int
-    server_cpu: float  # share of one core the server process used during the run
+    server_cpu: float  # share of one core the server's processes used during the run
     sample: str
 
     @property
@@ -134,9 +195,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(url: str, timeout: float = 10) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": QUERY}).encode(),
-                                     headers={"Content-Type": "application/json"})
+def post(server: Server, timeout: float = 10) -> tuple[int, dict]:
+    target = server.target
+    request = urllib.request.Request(f"{server.url}{target.path}", data=json.dumps({"query": target.query}).encode(),
+                                     headers={"Content-Type": "application/json", **target.headers})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -150,9 +212,12 @@ def wait_ready(server: Server, timeout: float) -> None:
         if server.process.poll() is not None:
             raise SystemExit(f"{server.name} exited with {server.process.returncode}; log:\n{server.log.read_text()}")
         try:
-            with urllib.request.urlopen(f"{server.url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
+            if server.target.ready_probe:
+                with urllib.request.urlopen(f"{server.url}{server.target.ready_probe}", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            elif post(server, timeout=2)[0] == 200:
+                return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.25)
@@ -160,14 +225,13 @@ def wait_ready(server: Server, timeout: float) -> None:
 
 
 @contextmanager
-def running(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path,
-            ready_timeout: float) -> Iterator[Server]:
-    """A server subprocess, ready on ``port``; stopped (SIGTERM, then SIGKILL) on exit."""
-    log = workdir / f"{name}.log"
+def running(target: Target, workdir: Path, ready_timeout: float) -> Iterator[Server]:
+    """A server subprocess, ready on its port; stopped (SIGTERM, then SIGKILL) on exit."""
+    log = workdir / f"{target.name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(target.command, env=target.env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    server = Server(name, process, port, log)
+    server = Server(target, process, log)
     try:
         wait_ready(server, ready_timeout)
         yield server
@@ -178,23 +242,42 @@ def running(name: str, command: list[str], env: dict[str, str], port: int, workd
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)
+    # The whole group: `serve --workers N` and npm's node have children.
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        # Only our own child's process group (start_new_session above).
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of `pid` and its descendants (the workers of `serve --workers N`)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pending += [int(child) for child in children]
+    return total
 
 
-def run_wrk(server: Server, script: Path, seconds: float, connections: int, threads: int, rnd: int) -> LoadResult:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script),
-               f"{server.url}/graphql"]
+def wrk_script(target: Target, workdir: Path) -> Path:
+    script = workdir / f"{target.name}.lua"
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items())
+    script.write_text(WRK_SCRIPT % {"body": json.dumps({"query": target.query}), "headers": headers})
+    return script
+
+
+def run_wrk(server: Server, scenario: str, seconds: float, connections: int, threads: int, rnd: int,
+            workdir: Path) -> LoadResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s",
+               str(wrk_script(server.target, workdir)), f"{server.url}{server.target.path}"]
     cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
     cpu = (cpu_seconds(server.process.pid) - cpu_before) / (time.monotonic() - started)
@@ -203,32 +286,52 @@ def run_wrk(server: Server, script: Path, seconds: float, connections: int, thre
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     data = json.loads(line.removeprefix("WRK_JSON "))
     return LoadResult(
-        server=server.name, round=rnd, requests=data["requests"], seconds=data["duration_us"] / 1e6,
-        p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-        max_ms=data["max_us"] / 1000, errors=data["socket_errors"] + data["status_errors"] + data["timeouts"],
+        scenario=scenario, server=server.name, round=rnd, requests=data["requests"],
+        seconds=data["duration_us"] / 1e6, p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
+        errors=data["socket_errors"] + data["status_errors"] + data["timeouts"],
         bad=data["bad"], checked=data["checked"], server_cpu=cpu, sample=data["sample"],
     )
 
 
-def check_response(server: Server) -> dict:
-    status, body = post(server.url)
-    edges = body.get("data", {}).get("patterns", {}).get("edges", []) if status == 200 else []
-    if status != 200 or "errors" in body or len(edges) != 20:
+def checked_answer(server: Server) -> Any:
+    status, body = post(server)
+    if status != 200 or "errors" in body or "data" not in body:
         raise SystemExit(f"{server.name}: unexpected answer {status}: {json.dumps(body)[:500]}")
-    return body
+    return server.target.normalise(body["data"])
 
 
-def profile(server: Server, script: Path, args: argparse.Namespace, workdir: Path) -> list[str]:
-    """py-spy samples our server during a load run; returns a short summary of where time goes."""
+def ours_catalog(data: dict) -> list[tuple]:
+    return [_pattern_row(e["node"], e["node"]["stats"]) for e in data["patterns"]["edges"]]
+
+
+def postgraphile_catalog(data: dict) -> list[tuple]:
+    return [_pattern_row(n, n["patternStatByPatternId"] or {}) for n in data["allPatterns"]["nodes"]]
+
+
+def _pattern_row(node: dict, stats: dict) -> tuple:
+    # PostGraphile sends bigint as a string and numeric rounding can differ in the last digit.
+    numbers = tuple(round(float(stats.get(k) or 0), 3) for k in ("successRate", "averageTimeSpentSeconds"))
+    return (str(node["id"]), node["slug"], node["name"], node["difficulty"], tuple(node["preview"]),
+            int(stats.get("attempts") or 0), int(stats.get("learners") or 0), int(stats.get("completions") or 0),
+            numbers, stats.get("perceivedDifficulty") or "UNRATED")
+
+
+def as_is(data: dict) -> dict:
+    return data
+
+
+def profile(server: Server, scenario: str, args: argparse.Namespace, workdir: Path) -> list[str]:
+    """py-spy samples a server during a load run; returns a short summary of where time goes."""
     py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
     if not Path(py_spy).exists():
         return ["py-spy not installed (.venv/bin/pip install py-spy): no profile"]
-    raw = workdir / "ours.pyspy.txt"
+    raw = workdir / f"{server.name}.pyspy.txt"
     sampler = subprocess.Popen([py_spy, "record", "--pid", str(server.process.pid), "--duration",
                                 f"{int(args.duration)}", "--rate", "200", "--format", "raw", "--nonblocking",
                                 "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1)  # py-spy attaches before the load starts
-    run_wrk(server, script, args.duration, args.connections, args.threads, 0)
+    run_wrk(server, scenario, args.duration, args.connections, args.threads, 0, workdir)
     try:
         _, err = sampler.communicate(timeout=30)
     except subprocess.TimeoutExpired:
@@ -237,7 +340,7 @@ def profile(server: Server, script: Path, args: argparse.Namespace, workdir: Pat
     if not raw.exists():
         return [f"py-spy failed: {err.decode(errors='replace')[-500:]}"]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(raw, RESULTS / "http_ours_pyspy.txt")
+    shutil.copy(raw, RESULTS / f"http_{scenario}_{server.name}_pyspy.txt")
     return summarize_profile(raw.read_text())
 
 
@@ -319,29 +422,50 @@ def summarize_profile(collapsed: str, top: int = 15) -> list[str]:
 
 def table(results: list[LoadResult]) -> list[str]:
     lines = [
-        "| server | round | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU (1 core = 100%) | checked | bad |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| page | server | round | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU (1 core = 100%) "
+        "| checked | bad |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.server} | {r.round} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.1f} "
-        f"| {100 * r.server_cpu:.0f}% | {r.checked:,} | {r.bad + r.errors} |"
+        f"| {r.scenario} | {r.server} | {r.round} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} "
+        f"| {r.max_ms:.1f} | {100 * r.server_cpu:.0f}% | {r.checked:,} | {r.bad + r.errors} |"
         for r in results
     ]
     return lines
 
 
-def median_of(results: list[LoadResult], server: str, attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in results if r.server == server)
+def median_of(results: list[LoadResult], scenario: str, server: str, attr: str) -> float | None:
+    values = [getattr(r, attr) for r in results if r.scenario == scenario and r.server == server]
+    return statistics.median(values) if values else None
 
 
-async def prepare(url: str, attempts: int, learners: int) -> None:
-    if attempts <= 0:
-        return
+async def prepare(url: str, attempts: int, learners: int, with_postgraphile: bool) -> str:
+    """Fill the database; returns the id of the learner with the most progress rows (the learner page)."""
     conn = await asyncpg.connect(url)
     try:
-        await load(conn, learners=learners, attempts=attempts, chunk=max(attempts, 1), log=lambda _: None)
+        if attempts > 0:
+            await load(conn, learners=learners, attempts=attempts, chunk=max(attempts, 1), log=lambda _: None)
+        if with_postgraphile:
+            await conn.execute(PG_COMPUTED_COLUMNS)
+        learner = await conn.fetchval(
+            "SELECT learner_id FROM progress GROUP BY learner_id ORDER BY count(*) DESC, learner_id LIMIT 1")
     finally:
         await conn.close()
+    return learner or "nobody"
+
+
+def postgraphile_command() -> list[str] | None:
+    """PostGraphile's CLI, installed into bench/.peers/ with npm on first use; None without node/npm."""
+    binary = PEERS / "postgraphile" / "node_modules" / ".bin" / "postgraphile"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None or shutil.which("node") is None:
+            return None
+        folder = binary.parents[2]
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(folder),
+                        f"postgraphile@{POSTGRAPHILE_VERSION}"], check=True, capture_output=True, timeout=600)
+    return [str(binary)]
 
 
 async def main_async(args: argparse.Namespace) -> list[str]:
@@ -351,67 +475,106 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         print(line, flush=True)
         out.append(line)
 
+    pg_command = postgraphile_command() if "catalog" in args.scenarios else None
+    if "catalog" in args.scenarios and pg_command is None:
+        say("postgraphile: skipped (node or npm not found; `apt-get install -y nodejs npm` brings them)")
     async with scratch_database(args.database_url, default_name("cpm_bench_http")) as url:
-        await prepare(url, args.attempts, args.learners)
+        learner = await prepare(url, args.attempts, args.learners, pg_command is not None)
         with tempfile.TemporaryDirectory(prefix="cpm-bench-http-") as tmp:
             workdir = Path(tmp)
             # Run the blocking part (subprocesses, wrk) in a thread so this loop stays free.
-            await asyncio.to_thread(drive, args, url, workdir, say)
+            await asyncio.to_thread(drive, args, url, learner, pg_command, workdir, say)
     return out
 
 
-def drive(args: argparse.Namespace, url: str, workdir: Path, say: Callable[[str], None]) -> None:
-    script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT % {"body": json.dumps({"query": QUERY})})
+def targets(args: argparse.Namespace, url: str, learner: str, pg_command: list[str] | None,
+            workdir: Path) -> dict[str, list[Target]]:
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT", "HOST")}
-    ours_port, baseline_port = args.port_ours or free_port(), args.port_baseline or free_port()
     ours_env = {**base_env, "DATABASE_URL": url, "DATA_DIR": str(workdir / "data"), "LOG_LEVEL": "WARNING",
-                "HF_HUB_OFFLINE": "1"}
+                "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "SUPABASE_JWT_SECRET": BENCH_SECRET,
+                "MODELS_ENABLED": "false", "ANALYSIS_WORKERS": "0"}
     codepattern = BIN / "codepattern"
-    ours_cmd = ([str(codepattern)] if codepattern.exists() else [sys.executable, "-m", "app.cli"]) + [
-        "serve", "--port", str(ours_port)]
-    baseline_cmd = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), "--database-url", url,
-                    "--port", str(baseline_port)]
-    ours_env["PYTHONPATH"] = str(ROOT)
-    servers = {
-        "ours": (ours_cmd, ours_env, ours_port),
-        "baseline": (baseline_cmd, {**base_env, "PYTHONPATH": str(ROOT)}, baseline_port),
-    }
+    ours_cmd = [str(codepattern)] if codepattern.exists() else [sys.executable, "-m", "app.cli"]
+    baseline_env = {**base_env, "PYTHONPATH": str(ROOT), "BASELINE_JWT_SECRET": BENCH_SECRET}
 
-    # The two answers must match before their speed means anything.
-    answers = {}
-    for name, (command, env, port) in servers.items():
-        with running(name, command, env, port, workdir, args.ready_timeout) as server:
-            answers[name] = check_response(server)
-    if answers["ours"] != answers["baseline"]:
-        raise SystemExit("ours and baseline answer differently:\n"
-                         f"{json.dumps(answers['ours'])[:600]}\n{json.dumps(answers['baseline'])[:600]}")
-    size = len(json.dumps(answers["ours"]))
-    say(f"both servers answer the same JSON ({size:,} bytes for 20 patterns with stats)")
+    def ours(name: str, query: str, headers: dict[str, str], normalise: Callable[[dict], Any],
+             extra_env: dict[str, str] | None = None, workers: int = 1) -> Target:
+        port = free_port()
+        command = [*ours_cmd, "serve", "--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
+        return Target(name, command, {**ours_env, **(extra_env or {})}, port, "/graphql", query, headers, normalise)
+
+    def baseline(path: str, query: str, headers: dict[str, str], normalise: Callable[[dict], Any]) -> Target:
+        port = free_port()
+        command = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), "--database-url", url, "--port", str(port)]
+        return Target("baseline", command, baseline_env, port, path, query, headers, normalise)
+
+    found: dict[str, list[Target]] = {}
+    if "catalog" in args.scenarios:
+        catalog = [ours("ours", QUERY, {}, ours_catalog),
+                   ours("ours-nocache", QUERY, {}, ours_catalog, {"RESPONSE_CACHE": "false"})]
+        if args.workers > 1:
+            catalog.append(ours(f"ours-{args.workers}w", QUERY, {}, ours_catalog, workers=args.workers))
+        if pg_command is not None:
+            port = free_port()
+            catalog.append(Target(
+                "postgraphile",
+                [*pg_command, "--connection", url, "--schema", "public", "--host", "127.0.0.1", "--port", str(port),
+                 "--default-role", "anon", "--disable-query-log", "--max-pool-size", "10"],
+                base_env, port, "/graphql", PG_QUERY, {}, postgraphile_catalog, ready_probe=""))
+        catalog.append(baseline("/graphql", QUERY, {}, ours_catalog))
+        found["catalog"] = catalog
+    if "learner" in args.scenarios:
+        token = jwt.encode({"sub": learner, "aud": "authenticated", "role": "authenticated",
+                            "exp": int(time.time()) + 24 * 3600}, BENCH_SECRET, algorithm="HS256")
+        auth = {"Authorization": f"Bearer {token}"}
+        found["learner"] = [ours("ours", LEARNER_QUERY, auth, as_is),
+                            baseline("/learner", LEARNER_QUERY, auth, as_is)]
+    return found
+
+
+def drive(args: argparse.Namespace, url: str, learner: str, pg_command: list[str] | None, workdir: Path,
+          say: Callable[[str], None]) -> None:
+    scenarios = targets(args, url, learner, pg_command, workdir)
+
+    # The answers must match before their speed means anything.
+    for scenario, servers in scenarios.items():
+        answers: dict[str, Any] = {}
+        for target in servers:
+            with running(target, workdir, args.ready_timeout) as server:
+                answers[target.name] = checked_answer(server)
+        first_name, first = next(iter(answers.items()))
+        for name, answer in answers.items():
+            if answer != first:
+                raise SystemExit(f"{scenario}: {first_name} and {name} answer differently:\n"
+                                 f"{json.dumps(first, default=str)[:800]}\n{json.dumps(answer, default=str)[:800]}")
+        say(f"{scenario}: {len(answers)} servers answer the same data ({', '.join(answers)})")
 
     load_before = os.getloadavg()[0]
     results: list[LoadResult] = []
-    profile_lines: list[str] = []
+    profiles: dict[str, list[str]] = {}
     for rnd in range(1, args.rounds + 1):
-        for name, (command, env, port) in servers.items():
-            with running(name, command, env, port, workdir, args.ready_timeout) as server:
-                run_wrk(server, script, args.warmup, args.connections, args.threads, rnd)
-                result = run_wrk(server, script, args.duration, args.connections, args.threads, rnd)
-                check_response(server)
-                results.append(result)
-                say(f"round {rnd} {name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
-                    f"p99 {result.p99_ms:.1f} ms, server CPU {100 * result.server_cpu:.0f}%, "
-                    f"{result.checked:,} responses checked, {result.bad + result.errors} bad")
-                if result.bad or result.errors:
-                    say(f"  first bad response: {result.sample}")
-                if args.profile and name == "ours" and rnd == args.rounds:
-                    profile_lines = profile(server, script, args, workdir)
+        for scenario, servers in scenarios.items():
+            for target in servers:
+                with running(target, workdir, args.ready_timeout) as server:
+                    run_wrk(server, scenario, args.warmup, args.connections, args.threads, rnd, workdir)
+                    result = run_wrk(server, scenario, args.duration, args.connections, args.threads, rnd, workdir)
+                    checked_answer(server)
+                    results.append(result)
+                    say(f"round {rnd} {scenario} {target.name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
+                        f"p99 {result.p99_ms:.1f} ms, server CPU {100 * result.server_cpu:.0f}%, "
+                        f"{result.checked:,} responses checked, {result.bad + result.errors} bad")
+                    if result.bad or result.errors:
+                        say(f"  first bad response: {result.sample}")
+                    # What the engine costs: ours without the cache, on each page.
+                    engine = target.name == "ours-nocache" or (scenario == "learner" and target.name == "ours")
+                    if args.profile and engine and rnd == args.rounds:
+                        profiles[f"{scenario}: {target.name}"] = profile(server, scenario, args, workdir)
 
     # Other work on the machine skews the numbers; the load average says how much there was.
     load_after = os.getloadavg()[0]
-    ours_rps, base_rps = median_of(results, "ours", "rps"), median_of(results, "baseline", "rps")
     say()
-    say(f"## HTTP: 20 patterns with stats ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    say(f"## HTTP: the read path against PostGraphile and a hand-written endpoint "
+        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     say()
     say(f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}; "
         f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s after {args.warmup:g} s warm-up, "
@@ -422,17 +585,36 @@ def drive(args: argparse.Namespace, url: str, workdir: Path, say: Callable[[str]
     for line in table(results):
         say(line)
     say()
-    say(f"ours / baseline (median req/s): {ours_rps:,.0f} / {base_rps:,.0f} = {ours_rps / base_rps:.2f}; "
-        f"p50 {median_of(results, 'ours', 'p50_ms'):.1f} vs {median_of(results, 'baseline', 'p50_ms'):.1f} ms, "
-        f"p99 {median_of(results, 'ours', 'p99_ms'):.1f} vs {median_of(results, 'baseline', 'p99_ms'):.1f} ms; "
-        f"target >= 1000 req/s: {'met' if ours_rps >= 1000 else 'NOT met'}")
-    if profile_lines:
+    for line in ratios(results):
+        say(line)
+    for name, lines in profiles.items():
         say()
-        say("profile of ours under the same load (py-spy, separate run):")
+        say(f"profile of {name} under the same load (py-spy, separate run):")
         say("```")
-        for line in profile_lines:
+        for line in lines:
             say(line)
         say("```")
+
+
+def ratios(results: list[LoadResult]) -> list[str]:
+    """Median req/s and p99 of each server as a ratio to the peers of its page."""
+    lines: list[str] = []
+    for scenario in dict.fromkeys(r.scenario for r in results):
+        names = list(dict.fromkeys(r.server for r in results if r.scenario == scenario))
+        peers = [p for p in ("postgraphile", "baseline") if p in names]
+        for name in names:
+            if name in peers:
+                continue
+            rps, p99 = median_of(results, scenario, name, "rps"), median_of(results, scenario, name, "p99_ms")
+            parts = [f"{scenario}: {name} {rps:,.0f} req/s, p99 {p99:.1f} ms"]
+            for peer in peers:
+                peer_rps = median_of(results, scenario, peer, "rps")
+                peer_p99 = median_of(results, scenario, peer, "p99_ms")
+                assert rps is not None and peer_rps and p99 is not None and peer_p99
+                parts.append(f"{rps / peer_rps:.2f}x {peer}'s req/s ({peer_rps:,.0f}), p99 {p99 / peer_p99:.2f}x its "
+                             f"{peer_p99:.1f} ms")
+            lines.append("; ".join(parts))
+    return lines
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -444,14 +626,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds, discarded (default: 2)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default: 32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default: 1)")
-    parser.add_argument("--rounds", type=int, default=1, help="ours then baseline, this many times (default: 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="every server once per round (default: 1)")
+    parser.add_argument("--scenarios", default="catalog,learner",
+                        type=lambda text: [s for s in text.split(",") if s],
+                        help="pages to measure: catalog, learner (default: both)")
+    parser.add_argument("--workers", type=int, default=2, help="also ours with `serve --workers N` (1: not)")
     parser.add_argument("--attempts", type=int, default=50_000,
                         help="attempts generated so statistics are real (default: 50000; 0: none)")
     parser.add_argument("--learners", type=int, default=2_000, help="learners for those attempts (default: 2000)")
-    parser.add_argument("--port-ours", type=int, help="port for our server (default: a free one)")
-    parser.add_argument("--port-baseline", type=int, help="port for the baseline (default: a free one)")
-    parser.add_argument("--ready-timeout", type=float, default=90, help="seconds to wait for /readyz (default: 90)")
-    parser.add_argument("--profile", action="store_true", help="also sample our server with py-spy under load")
+    parser.add_argument("--ready-timeout", type=float, default=90, help="seconds to wait for readiness (default: 90)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also sample ours without the cache (catalog: ours-nocache; learner: ours) with py-spy")
     parser.add_argument("--out", type=Path, default=RESULTS / "http.txt", help="report file")
     parser.add_argument("--append-to", type=Path, help="append the report to this Markdown file")
     args = parser.parse_args(argv)
@@ -459,6 +644,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("wrk not found (apt-get install -y wrk)")
     if args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.rounds < 1:
         parser.error("--duration > 0, --warmup >= 0, --connections >= 1, --rounds >= 1")
+    if unknown := set(args.scenarios) - {"catalog", "learner"}:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     return args
 
 

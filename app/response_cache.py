@@ -8,7 +8,7 @@ the leaderboards: row level security says so too), and nothing in such an answer
 asks, so one caller's answer is every anonymous caller's. Errors (a rate limit, a bad argument)
 are not cached.
 
-Freshness: writes to public data send `NOTIFY public_data_changed` at commit (sql/009); every
+Freshness: writes to public data send `NOTIFY public_data_changed` at commit (sql/013); every
 process LISTENs (db/listen.py) and drops its entries on each one, and a mutation served here
 drops them at once. An answer is stored only if no change was heard while it was computed (the
 epoch it started under is still current). Where LISTEN is unavailable (a transaction pooler) or

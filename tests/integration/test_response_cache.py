@@ -176,7 +176,7 @@ async def test_the_max_age_bounds_staleness_when_no_notification_comes(services:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services.settings, short)),
                                      base_url="http://test") as client:
             before = (await post(client, STATS)).json()["data"]["pattern"]["stats"]["attempts"]
-            # A write that tells nobody: the triggers of sql/009 are off for it.
+            # A write that tells nobody: the triggers of sql/013 are off for it.
             async with services.db.transaction() as conn:
                 await conn.execute("ALTER TABLE pattern_stats DISABLE TRIGGER pattern_stats_public_data_changed")
                 await conn.execute("UPDATE pattern_stats SET attempts = attempts + 100 WHERE pattern_id = "

@@ -7,7 +7,8 @@ from functools import partial
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from . import patterns, progress
+from . import analyses, patterns, progress
+from .analyses import Analysis
 from .scoped import Queryable
 
 
@@ -18,6 +19,9 @@ class Loaders:
         )
         self.stats_by_pattern_id: DataLoader[int, asyncpg.Record | None] = DataLoader(
             load_fn=partial(patterns.stats_by_pattern_ids, db)
+        )
+        self.analysis_by_attempt_id: DataLoader[int, Analysis | None] = DataLoader(
+            load_fn=partial(analyses.by_attempt_ids, db)
         )
         self.progress_by_key: DataLoader[tuple[str, int], asyncpg.Record | None] = DataLoader(
             load_fn=partial(progress.by_learner_and_patterns, db)

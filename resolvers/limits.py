@@ -63,6 +63,7 @@ from core.errors import ErrorCode
 from judge.judge import MISMATCHES_PER_SIZE, SIZES_TARGET
 
 from .analysis import MAX_SEARCH_RESULTS
+from .learner import HISTORY_PAGE_MAX
 from .query import MAX_LEADERBOARD, MAX_PAGE_SIZE
 
 TOKENS_PER_FIELD = 20  # the default token limit: generous for `alias: field(arg: $v)` selections
@@ -99,9 +100,11 @@ LIST_SIZES: dict[str, ListSize] = {
     # One row per pattern the learner tried: the catalog's size (well under a page) at most.
     "Query.progress": ListSize(MAX_PAGE_SIZE),
     "Attempt.mismatches": ListSize(MISMATCHES_PER_SIZE * SIZES_TARGET),
+    "Learner.attempts": ListSize(HISTORY_PAGE_MAX, "first"),
+    "Learner.analyses": ListSize(HISTORY_PAGE_MAX, "first"),
 }
 # Lists whose size is already counted above them: `patterns(first)` is the size of its edges.
-SIZED_BY_PARENT = frozenset({"PatternConnection.edges"})
+SIZED_BY_PARENT = frozenset({"PatternConnection.edges", "AttemptConnection.edges", "AnalysisConnection.edges"})
 
 
 @dataclass(slots=True)

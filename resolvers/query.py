@@ -5,19 +5,19 @@ from __future__ import annotations
 import strawberry
 
 from core.errors import BadUserInput, NotFound
-from db import learners, patterns, progress
+from db import attempts, learners, patterns, progress
 from db.patterns import PatternFilter
 from db.rate_limits import Bucket
 
 from . import analysis as analysis_resolvers
-from .analysis_types import Analysis
+from .analysis_types import Analysis, Attempt
 from .context import Info
+from .learner import Learner
 from .rate_limit import RateLimit
 from .types import (
     Difficulty,
     LeaderboardEntry,
     LeaderboardPeriod,
-    Learner,
     PageInfo,
     Pattern,
     PatternConnection,
@@ -28,19 +28,10 @@ from .types import (
     encode_cursor,
     parse_pattern_id,
 )
-from .validation import MAX_SEARCH_TEXT
+from .validation import MAX_SEARCH_TEXT, check_first
 
 MAX_PAGE_SIZE = 100
 MAX_LEADERBOARD = 100
-
-
-def check_first(first: int | None, default: int, limit: int) -> int:
-    """Explicit null means the default, as if the argument were left out."""
-    if first is None:
-        return default
-    if not 1 <= first <= limit:
-        raise BadUserInput(f"first must be between 1 and {limit}.", argument="first")
-    return first
 
 
 @strawberry.type
@@ -137,6 +128,16 @@ class Query:
             )
             for r in rows
         ]
+
+    @strawberry.field(description="One of the signed-in learner's submissions; null for anyone else's.")
+    async def attempt(self, info: Info, id: strawberry.ID) -> Attempt | None:
+        user_id = info.context.user_id()
+        text = str(id).strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            return None  # names no attempt
+        row = await attempts.by_id(info.context.db, int(text))
+        # Row level security hides others' attempts; the id check says the same in code.
+        return Attempt.from_row(row) if row is not None and row["learner_id"] == user_id else None
 
     @strawberry.field(description="One of the signed-in learner's analyses.")
     async def analysis(self, info: Info, id: strawberry.ID) -> Analysis | None:

@@ -4,6 +4,7 @@ resolve it through the request's DataLoaders."""
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ import strawberry
 from catalog import reference_output
 from core.domain import AnalysisKind, AnalysisStatus, Difficulty, Language, LeaderboardPeriod, Verdict
 from core.errors import BadUserInput, NotFound
+from db.paging import Keyset
 
 from .context import Info
 
@@ -188,18 +190,28 @@ def decode_cursor(cursor: str) -> int:
         raise BadUserInput("`after` is not a cursor this API issued.", argument="after") from exc
 
 
+def encode_keyset_cursor(kind: str, created_at: datetime, row_id: int | uuid.UUID) -> str:
+    """A newest-first list's cursor: the row's (created_at, id), tagged with what it lists."""
+    return base64.urlsafe_b64encode(f"{kind}:{created_at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_keyset_cursor(cursor: str, kind: str, parse_id: type[int] | type[uuid.UUID]) -> Keyset[Any]:
+    """The keyset in a cursor this API issued for `kind`; BAD_USER_INPUT (argument `after`) else."""
+    try:
+        tag, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        created, _, row_id = value.rpartition("|")
+        when = datetime.fromisoformat(created)
+        if tag != kind or when.tzinfo is None:
+            raise ValueError(tag)
+        return Keyset(when, parse_id(row_id))
+    except (ValueError, UnicodeError) as exc:
+        raise BadUserInput("`after` is not a cursor this API issued for this list.", argument="after") from exc
+
+
 @strawberry.type
 class PatternMatch:
     pattern: Pattern
     score: float
-
-
-@strawberry.type
-class Learner:
-    id: strawberry.ID
-    display_name: str | None
-    points: int
-    completed_patterns: int
 
 
 @strawberry.type

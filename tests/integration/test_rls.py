@@ -84,10 +84,19 @@ async def test_query_modules_as_b_cannot_reach_a_without_the_resolvers_checks(se
     assert await attempts.by_id(as_bob, alice_work["attempt"]) is None
     for analysis_id in alice_work["analyses"]:
         assert await analyses.by_id(as_bob, uuid.UUID(analysis_id)) is None
+    # Her history, asked for by her id.
+    for pattern in (None, alice_work["pattern"]):
+        page = await attempts.page_for_learner(as_bob, alice, pattern, 20, None)
+        assert (page.rows, page.total_count) == ([], 0)
+    assert (await analyses.page_for_learner(as_bob, alice, 20, None)).total_count == 0
+    assert await analyses.by_attempt_ids(as_bob, [alice_work["attempt"]]) == [None]
     # As Alice, the same calls find her rows: the policy, not a broken query, hid them.
     as_alice = as_learner(services, alice)
     assert len(await progress.for_learner(as_alice, alice)) == 1
     assert await attempts.by_id(as_alice, alice_work["attempt"]) is not None
+    assert (await attempts.page_for_learner(as_alice, alice, None, 20, None)).total_count == 1
+    assert (await analyses.page_for_learner(as_alice, alice, 20, None)).total_count == 2
+    assert await analyses.by_attempt_ids(as_alice, [alice_work["attempt"]]) != [None]
     # Writes: Bob can neither record progress for Alice nor touch her analyses.
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await progress.record(as_bob, ProgressWrite(alice, None, alice_work["pattern"], 100, 1, True))

@@ -1,4 +1,4 @@
-"""The learner and what is theirs alone: submission history and analyses.
+"""The learner and what is theirs alone: submission history, analyses, progress over time.
 
 A `Learner` is reached through `me`, so it is the caller; every field here still checks that it
 is (`own`), and row level security hides other learners' rows from the queries as well
@@ -13,7 +13,7 @@ import uuid
 import strawberry
 
 from core.errors import BadUserInput
-from db import analyses, attempts
+from db import activity, analyses, attempts
 from db.paging import Keyset
 
 from .analysis_types import Analysis, Attempt
@@ -23,6 +23,8 @@ from .validation import check_first
 
 HISTORY_PAGE_DEFAULT = 20
 HISTORY_PAGE_MAX = 100
+ACTIVITY_DAYS_DEFAULT = 30
+ACTIVITY_DAYS_MAX = 366  # a year, leap day included
 ATTEMPT_CURSOR = "attempt"
 ANALYSIS_CURSOR = "analysis"
 
@@ -51,6 +53,21 @@ class AnalysisConnection:
     edges: list[AnalysisEdge]
     page_info: PageInfo
     total_count: int
+
+
+@strawberry.type(description="One UTC day of a learner's work; days without any are zeros.")
+class DailyActivity:
+    day: str = strawberry.field(description="The UTC date, YYYY-MM-DD.")
+    attempts: int = strawberry.field(description="Submissions and progress saves recorded that day.")
+    completions: int = strawberry.field(description="Patterns completed for the first time that day.")
+    time_spent_seconds: int
+
+
+@strawberry.type(description="Consecutive UTC days with at least one attempt.")
+class Streak:
+    current: int = strawberry.field(description="The run ending today, or yesterday (today can still extend "
+                                    "it); 0 once a day has passed without work.")
+    longest: int
 
 
 def _page_info(edges: list[AttemptEdge] | list[AnalysisEdge], has_next_page: bool) -> PageInfo:
@@ -120,3 +137,23 @@ class Learner:
                  for n in nodes]
         return AnalysisConnection(edges=edges, page_info=_page_info(edges, page.has_next_page),
                                   total_count=page.total_count)
+
+    @strawberry.field(description="The last `days` UTC days (1..366, today included), oldest first, one row per "
+                      "day. Empty for anyone but the caller.")
+    async def activity(self, info: Info, days: int | None = ACTIVITY_DAYS_DEFAULT) -> list[DailyActivity]:
+        days = ACTIVITY_DAYS_DEFAULT if days is None else days
+        if not 1 <= days <= ACTIVITY_DAYS_MAX:
+            raise BadUserInput(f"days must be between 1 and {ACTIVITY_DAYS_MAX}.", argument="days")
+        learner_id = self.own(info)
+        if learner_id is None:
+            return []
+        rows = await activity.daily(info.context.db, learner_id, days)
+        return [DailyActivity(day=r["day"].isoformat(), attempts=r["attempts"], completions=r["completions"],
+                              time_spent_seconds=min(r["time_spent_seconds"], 2**31 - 1)) for r in rows]
+
+    @strawberry.field(description="Consecutive UTC days with an attempt. Zeros for anyone but the caller.")
+    async def streak(self, info: Info) -> Streak:
+        learner_id = self.own(info)
+        row = await activity.streak(info.context.db, learner_id) if learner_id is not None else None
+        return Streak(current=row["current"], longest=row["longest"]) if row is not None else Streak(current=0,
+                                                                                                       longest=0)

@@ -63,7 +63,7 @@ from core.errors import ErrorCode
 from judge.judge import MISMATCHES_PER_SIZE, SIZES_TARGET
 
 from .analysis import MAX_SEARCH_RESULTS
-from .learner import HISTORY_PAGE_MAX
+from .learner import ACTIVITY_DAYS_MAX, HISTORY_PAGE_MAX
 from .query import MAX_LEADERBOARD, MAX_PAGE_SIZE
 
 TOKENS_PER_FIELD = 20  # the default token limit: generous for `alias: field(arg: $v)` selections
@@ -102,6 +102,7 @@ LIST_SIZES: dict[str, ListSize] = {
     "Attempt.mismatches": ListSize(MISMATCHES_PER_SIZE * SIZES_TARGET),
     "Learner.attempts": ListSize(HISTORY_PAGE_MAX, "first"),
     "Learner.analyses": ListSize(HISTORY_PAGE_MAX, "first"),
+    "Learner.activity": ListSize(ACTIVITY_DAYS_MAX, "days"),
 }
 # Lists whose size is already counted above them: `patterns(first)` is the size of its edges.
 SIZED_BY_PARENT = frozenset({"PatternConnection.edges", "AttemptConnection.edges", "AnalysisConnection.edges"})

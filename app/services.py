@@ -112,6 +112,7 @@ def rate_limit_config(settings: Settings) -> RateLimitConfig:
         submit=settings.rate_limit_submit_per_minute,
         analysis=settings.rate_limit_analysis_per_minute,
         search=settings.rate_limit_search_per_minute,
+        join=settings.rate_limit_join_per_minute,
         window_seconds=60.0,
     )
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from . import analyses, patterns, progress
+from . import analyses, groups, patterns, progress
 from .analyses import Analysis
+from .groups import BoardKey
 from .scoped import Queryable
 
 
@@ -22,6 +24,12 @@ class Loaders:
         )
         self.analysis_by_attempt_id: DataLoader[int, Analysis | None] = DataLoader(
             load_fn=partial(analyses.by_attempt_ids, db)
+        )
+        self.members_by_group_id: DataLoader[uuid.UUID, list[asyncpg.Record]] = DataLoader(
+            load_fn=partial(groups.members_of, db)
+        )
+        self.group_leaderboard: DataLoader[BoardKey, list[asyncpg.Record]] = DataLoader(
+            load_fn=partial(groups.leaderboards, db)
         )
         self.progress_by_key: DataLoader[tuple[str, int], asyncpg.Record | None] = DataLoader(
             load_fn=partial(progress.by_learner_and_patterns, db)

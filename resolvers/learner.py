@@ -1,4 +1,4 @@
-"""The learner and what is theirs alone: submission history, analyses, progress over time.
+"""The learner and what is theirs alone: submission history, analyses, progress over time, groups.
 
 A `Learner` is reached through `me`, so it is the caller; every field here still checks that it
 is (`own`), and row level security hides other learners' rows from the queries as well
@@ -18,6 +18,7 @@ from db.paging import Keyset
 
 from .analysis_types import Analysis, Attempt
 from .context import Info
+from .groups import Group, my_groups
 from .types import PageInfo, decode_keyset_cursor, encode_keyset_cursor
 from .validation import check_first
 
@@ -157,3 +158,9 @@ class Learner:
         row = await activity.streak(info.context.db, learner_id) if learner_id is not None else None
         return Streak(current=row["current"], longest=row["longest"]) if row is not None else Streak(current=0,
                                                                                                        longest=0)
+
+    @strawberry.field(description="The groups the learner owns or belongs to, oldest first. Empty for anyone but "
+                      "the caller.")
+    async def groups(self, info: Info) -> list[Group]:
+        learner_id = self.own(info)
+        return await my_groups(info, learner_id) if learner_id is not None else []

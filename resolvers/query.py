@@ -10,8 +10,10 @@ from db.patterns import PatternFilter
 from db.rate_limits import Bucket
 
 from . import analysis as analysis_resolvers
+from . import groups as group_resolvers
 from .analysis_types import Analysis, Attempt
 from .context import Info
+from .groups import Group
 from .learner import Learner
 from .rate_limit import RateLimit
 from .types import (
@@ -108,26 +110,22 @@ class Query:
         rows = await progress.for_learner(info.context.db, info.context.user_id())
         return [Progress.from_row(r) for r in rows]
 
-    @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days.")
+    @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days. "
+                      "With groupId: that group's board (its owner's and members' only).")
     async def leaderboard(
-        self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME
+        self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME,
+        group_id: strawberry.ID | None = strawberry.UNSET,
     ) -> list[LeaderboardEntry]:
+        if group_id not in (None, strawberry.UNSET):
+            info.context.user_id()
+            group = await group_resolvers.load_group(info, group_resolvers.group_id_or_404(group_id))
+            return await group_resolvers.group_leaderboard(info, group.db_id, first, period)
         first = check_first(first, 10, MAX_LEADERBOARD)
         if period is LeaderboardPeriod.WEEK:
             rows = await learners.leaderboard_week(info.context.db, first)
         else:
             rows = await learners.leaderboard_all_time(info.context.db, first)
-        return [
-            LeaderboardEntry(
-                rank=r["rank"],
-                learner_id=strawberry.ID(r["learner_id"]),
-                display_name=r["display_name"],
-                points=r["points"],
-                completed_patterns=r["completed_patterns"],
-                attempts=r["attempts"],
-            )
-            for r in rows
-        ]
+        return [LeaderboardEntry.from_row(r) for r in rows]
 
     @strawberry.field(description="One of the signed-in learner's submissions; null for anyone else's.")
     async def attempt(self, info: Info, id: strawberry.ID) -> Attempt | None:
@@ -138,6 +136,10 @@ class Query:
         row = await attempts.by_id(info.context.db, int(text))
         # Row level security hides others' attempts; the id check says the same in code.
         return Attempt.from_row(row) if row is not None and row["learner_id"] == user_id else None
+
+    @strawberry.field(description="A group the signed-in learner owns or belongs to; null otherwise.")
+    async def group(self, info: Info, id: strawberry.ID) -> Group | None:
+        return await group_resolvers.group(info, id)
 
     @strawberry.field(description="One of the signed-in learner's analyses.")
     async def analysis(self, info: Info, id: strawberry.ID) -> Analysis | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -195,7 +196,7 @@ def encode_keyset_cursor(kind: str, created_at: datetime, row_id: int | uuid.UUI
     return base64.urlsafe_b64encode(f"{kind}:{created_at.isoformat()}|{row_id}".encode()).decode()
 
 
-def decode_keyset_cursor(cursor: str, kind: str, parse_id: type[int] | type[uuid.UUID]) -> Keyset[Any]:
+def decode_keyset_cursor(cursor: str, kind: str, parse_id: Callable[[str], Any]) -> Keyset[Any]:
     """The keyset in a cursor this API issued for `kind`; BAD_USER_INPUT (argument `after`) else."""
     try:
         tag, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
@@ -249,3 +250,8 @@ class LeaderboardEntry:
     points: int
     completed_patterns: int
     attempts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> LeaderboardEntry:
+        return cls(rank=row["rank"], learner_id=strawberry.ID(row["learner_id"]), display_name=row["display_name"],
+                   points=row["points"], completed_patterns=row["completed_patterns"], attempts=row["attempts"])

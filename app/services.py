@@ -30,6 +30,7 @@ from inference.loading import Kind
 from judge.judge import Judge
 from sandbox import Sandbox, SandboxLimits
 from usecases.search import PatternSearch
+from usecases.solutions import Solutions
 from usecases.submissions import Submissions
 
 from .auth import TokenVerifier, load_or_create_dev_secret
@@ -132,6 +133,7 @@ class Services:
     worker: AnalysisWorker
     search: PatternSearch
     submissions: Submissions
+    solutions: Solutions
     rate_limiter: RateLimiter
     started: bool = False
     _stack: AsyncExitStack | None = field(default=None, repr=False)
@@ -168,6 +170,7 @@ class Services:
                 db, pipeline, bus, max_code_chars=settings.max_code_chars,
                 max_queued=settings.analysis_queue_max, on_queued=worker.wake,
             ),
+            solutions=Solutions(db, pipeline, on_queued=worker.wake),
             rate_limiter=RateLimiter(db, rate_limit_config(settings)),
         )
 

@@ -84,6 +84,15 @@ class PatternStats:
         )
 
 
+@strawberry.type(description="A pattern's reference solution, explained: grounded facts first, then the "
+                 "model's sentences that the verifier kept.")
+class Solution:
+    language: Language
+    code: str
+    explanation: str
+    model_used: str = strawberry.field(description='The model that wrote part of the explanation, or "rule-based".')
+
+
 @strawberry.type
 class Pattern:
     id: strawberry.ID
@@ -136,6 +145,18 @@ class Pattern:
                 argument="size",
             )
         return list(reference_output(self.reference, n))
+
+    @strawberry.field(description="The reference solution and its explanation; null until the caller has a "
+                      "PASSED submission of this pattern (and for anonymous callers).")
+    async def solution(self, info: Info) -> Solution | None:
+        learner_id = info.context.caller.user_id  # a bad token raises here: UNAUTHENTICATED
+        if learner_id is None:
+            return None
+        found = await info.context.solution_loader(learner_id).load(self.db_id)
+        if found is None:
+            return None
+        return Solution(language=found.language, code=found.code, explanation=found.explanation,
+                        model_used=found.model_used)
 
     @strawberry.field
     def stats(self, info: Info) -> PatternStats:

@@ -34,8 +34,9 @@ class Outcome:
     outcome: str
 
 
-async def create(conn: Connection, name: str, code: str) -> Outcome:
-    row = await conn.fetchrow("SELECT group_id, outcome FROM create_group($1, $2)", name, code)
+async def create(conn: Connection, name: str) -> Outcome:
+    """A group owned by the caller, with a join code drawn in SQL (nobody chooses one)."""
+    row = await conn.fetchrow("SELECT group_id, outcome FROM create_group($1)", name)
     assert row is not None
     return Outcome(row["group_id"], row["outcome"])
 
@@ -168,10 +169,9 @@ async def leave(db: Queryable, group_id: uuid.UUID, learner_id: str) -> bool:
     return status == "DELETE 1"
 
 
-async def renew_code(db: Queryable, group_id: uuid.UUID, code: str) -> bool:
-    status = await db.execute("UPDATE group_join_codes SET code = $2, created_at = now() WHERE group_id = $1",
-                              group_id, code)
-    return status == "UPDATE 1"
+async def renew_code(db: Queryable, group_id: uuid.UUID) -> bool:
+    """A fresh random code, if the caller owns the group."""
+    return bool(await db.fetchval("SELECT renew_join_code($1)", group_id))
 
 
 async def delete(db: Queryable, group_id: uuid.UUID) -> bool:

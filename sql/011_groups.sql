@@ -25,7 +25,7 @@ CREATE TABLE group_members (
 CREATE INDEX group_members_learner_idx ON group_members (learner_id);
 
 -- Apart from the group, so that only the owner can read it: 12 characters of Crockford's base32
--- (no I, L, O, U), 60 random bits, made by the server (usecases/groups.py).
+-- (no I, L, O, U), 60 random bits, drawn here (new_join_code) and never chosen by a caller.
 CREATE TABLE group_join_codes (
     group_id    uuid PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,
     code        text NOT NULL UNIQUE CHECK (code ~ '^[0-9A-HJKMNP-TV-Z]{12}$'),
@@ -36,6 +36,14 @@ CREATE TABLE group_join_codes (
 -- (tests/integration/test_groups.py checks that they agree).
 CREATE FUNCTION group_limits(OUT max_owned integer, OUT max_joined integer, OUT max_members integer)
 LANGUAGE sql IMMUTABLE AS $$ SELECT 20, 50, 200 $$;
+
+-- 12 characters, 5 random bits each, from 12 bytes of a version 4 UUID (pg_strong_random) that
+-- carry no version or variant bits.
+CREATE FUNCTION new_join_code() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ', (get_byte(b, i) % 32) + 1, 1), '' ORDER BY i)
+    FROM (SELECT uuid_send(gen_random_uuid()) AS b) u, unnest(ARRAY[0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13]) AS i
+$$;
 
 -- The caller's groups (owned or joined), owned groups, and the learners in groups they own.
 CREATE FUNCTION my_group_ids() RETURNS SETOF uuid
@@ -78,22 +86,34 @@ CREATE POLICY group_members_read ON group_members FOR SELECT TO authenticated
 CREATE POLICY group_members_leave_or_remove ON group_members FOR DELETE TO authenticated
     USING (learner_id = (SELECT auth.jwt() ->> 'sub') OR group_id IN (SELECT my_owned_group_ids()));
 
--- Join codes: the owner's alone, to read and to renew.
+-- Join codes: the owner's alone to read; renewed only by renew_join_code (a fresh random one).
 GRANT SELECT ON group_join_codes TO authenticated;
-GRANT UPDATE (code, created_at) ON group_join_codes TO authenticated;
 CREATE POLICY group_join_codes_owner_read ON group_join_codes FOR SELECT TO authenticated
     USING (group_id IN (SELECT my_owned_group_ids()));
-CREATE POLICY group_join_codes_owner_update ON group_join_codes FOR UPDATE TO authenticated
-    USING (group_id IN (SELECT my_owned_group_ids())) WITH CHECK (group_id IN (SELECT my_owned_group_ids()));
 
 -- The teacher's dashboard: an owner reads the progress of their groups' members (and nothing
 -- else of theirs: attempts, code and analyses stay private).
 CREATE POLICY progress_group_owner_read ON progress FOR SELECT TO authenticated
     USING (learner_id IN (SELECT my_students()));
 
--- Create a group owned by the caller, with its join code. Outcomes: created, too_many_groups,
--- code_taken (the server draws another code and calls again).
-CREATE FUNCTION create_group(p_name text, p_code text, OUT group_id uuid, OUT outcome text)
+-- A fresh code for a group (another draw on the astronomically rare clash).
+CREATE FUNCTION set_new_join_code(p_group uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    LOOP
+        BEGIN
+            INSERT INTO group_join_codes (group_id, code) VALUES (p_group, new_join_code())
+            ON CONFLICT (group_id) DO UPDATE SET code = excluded.code, created_at = now();
+            RETURN;
+        EXCEPTION WHEN unique_violation THEN
+            -- the code is another group's: draw again
+        END;
+    END LOOP;
+END
+$$;
+
+-- Create a group owned by the caller, with its join code. Outcomes: created, too_many_groups.
+CREATE FUNCTION create_group(p_name text, OUT group_id uuid, OUT outcome text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_sub text := auth.jwt() ->> 'sub';
@@ -107,15 +127,21 @@ BEGIN
         outcome := 'too_many_groups';
         RETURN;
     END IF;
-    BEGIN
-        INSERT INTO groups (name, owner_id) VALUES (p_name, v_sub) RETURNING id INTO group_id;
-        INSERT INTO group_join_codes (group_id, code) VALUES (create_group.group_id, p_code);
-    EXCEPTION WHEN unique_violation THEN
-        group_id := NULL;
-        outcome := 'code_taken';
-        RETURN;
-    END;
+    INSERT INTO groups (name, owner_id) VALUES (p_name, v_sub) RETURNING id INTO group_id;
+    PERFORM set_new_join_code(create_group.group_id);
     outcome := 'created';
+END
+$$;
+
+-- The owner replaces the join code; false when the caller does not own the group.
+CREATE FUNCTION renew_join_code(p_group uuid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM groups WHERE id = p_group AND owner_id = (SELECT auth.jwt() ->> 'sub')) THEN
+        RETURN false;
+    END IF;
+    PERFORM set_new_join_code(p_group);
+    RETURN true;
 END
 $$;
 
@@ -184,7 +210,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     ORDER BY r.group_id, r.place
 $$;
 
-REVOKE ALL ON FUNCTION group_limits(), my_group_ids(), my_owned_group_ids(), my_students(),
-    create_group(text, text), join_group(text), group_leaderboard_week(uuid[], integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION group_limits(), my_group_ids(), my_owned_group_ids(), my_students(),
-    create_group(text, text), join_group(text), group_leaderboard_week(uuid[], integer) TO authenticated;
+REVOKE ALL ON FUNCTION new_join_code(), set_new_join_code(uuid), group_limits(), my_group_ids(),
+    my_owned_group_ids(), my_students(), create_group(text), renew_join_code(uuid), join_group(text),
+    group_leaderboard_week(uuid[], integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION group_limits(), my_group_ids(), my_owned_group_ids(), my_students(), create_group(text),
+    renew_join_code(uuid), join_group(text), group_leaderboard_week(uuid[], integer) TO authenticated;

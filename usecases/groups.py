@@ -2,18 +2,16 @@
 
 Names are 1 to 80 printable characters. A learner owns at most 20 groups and belongs to at most
 50; a group holds at most 200 members (sql/011_groups.sql `group_limits`, checked there under a
-lock). Join codes are 12 characters of Crockford's base32 (60 random bits from `secrets`), shown
-as XXXX-XXXX-XXXX and accepted in any case, with or without dashes and spaces; joins are rate
-limited per learner (`RATE_LIMIT_JOIN_PER_MINUTE`), so codes cannot be guessed. Only the owner
+lock). Join codes are 12 characters of Crockford's base32 (60 random bits, drawn in SQL so that
+no caller picks one), shown as XXXX-XXXX-XXXX and accepted in any case, with or without dashes
+and spaces; joins are rate limited per learner (`RATE_LIMIT_JOIN_PER_MINUTE`), so codes cannot
+be guessed. Only the owner
 sees the code, renews it, removes members, deletes the group and reads members' progress.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
-
-import asyncpg
 
 from core.domain import Caller
 from core.errors import BadUserInput, Forbidden, NotFound
@@ -28,12 +26,7 @@ MAX_GROUP_MEMBERS = 200
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 12
-_CODE_TRIES = 5
 NO_SUCH_GROUP = "No group with that id."
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def display_code(code: str) -> str:
@@ -65,15 +58,12 @@ def parse_group_id(value: object) -> uuid.UUID | None:
 async def create_group(db: ScopedDatabase, caller: Caller, name: str) -> uuid.UUID:
     learner_id = caller.require_user()
     name = check_name(name)
-    for _ in range(_CODE_TRIES):
-        async with db.transaction() as conn:
-            await learners.ensure(conn, learner_id, caller.display_name)
-            outcome = await groups.create(conn, name, new_code())
-        if outcome.outcome == "created" and outcome.group_id is not None:
-            return outcome.group_id
-        if outcome.outcome == "too_many_groups":
-            raise Forbidden(f"A learner owns at most {MAX_OWNED_GROUPS} groups: delete one first.")
-    raise RuntimeError("no free join code after several draws")  # 60 random bits: not in practice
+    async with db.transaction() as conn:
+        await learners.ensure(conn, learner_id, caller.display_name)
+        outcome = await groups.create(conn, name)
+    if outcome.outcome == "too_many_groups" or outcome.group_id is None:
+        raise Forbidden(f"A learner owns at most {MAX_OWNED_GROUPS} groups: delete one first.")
+    return outcome.group_id
 
 
 async def join_group(db: ScopedDatabase, caller: Caller, code: str) -> uuid.UUID:
@@ -115,12 +105,7 @@ async def remove_member(db: Queryable, caller: Caller, group_id: uuid.UUID, lear
 async def renew_code(db: Queryable, caller: Caller, group_id: uuid.UUID) -> None:
     caller.require_user()
     await owned_group(db, group_id)
-    for _ in range(_CODE_TRIES):
-        try:
-            if await groups.renew_code(db, group_id, new_code()):
-                return
-        except asyncpg.UniqueViolationError:
-            continue
+    if not await groups.renew_code(db, group_id):
         raise NotFound(NO_SUCH_GROUP)  # deleted meanwhile
 
 

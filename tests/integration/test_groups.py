@@ -247,21 +247,23 @@ async def test_raw_sql_as_an_outsider_reaches_nothing_of_the_group(services, cla
         assert await conn.fetch("SELECT * FROM group_leaderboard_week(ARRAY[$1::uuid], 10)", gid) == []
         for statement in ("UPDATE groups SET name = 'Mine now' WHERE id = $1::uuid",
                           "DELETE FROM groups WHERE id = $1::uuid",
-                          "DELETE FROM group_members WHERE group_id = $1::uuid",
-                          "UPDATE group_join_codes SET code = '000000000000' WHERE group_id = $1::uuid"):
+                          "DELETE FROM group_members WHERE group_id = $1::uuid"):
             assert (await conn.execute(statement, gid)).endswith(" 0"), statement
+        assert await conn.fetchval("SELECT renew_join_code($1::uuid)", gid) is False
     for statement, args in [
         ("INSERT INTO group_members (group_id, learner_id) VALUES ($1::uuid, $2)", (gid, eve.id)),
         ("UPDATE groups SET owner_id = $2 WHERE id = $1::uuid", (gid, eve.id)),
         ("INSERT INTO groups (name, owner_id) VALUES ('x', $1)", (eve.id,)),
         ("INSERT INTO group_join_codes (group_id, code) VALUES ($1::uuid, '000000000000')", (gid,)),
+        ("UPDATE group_join_codes SET code = '000000000000' WHERE group_id = $1::uuid", (gid,)),
+        ("SELECT set_new_join_code($1::uuid)", (gid,)),
     ]:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with as_learner(services, eve.id).transaction() as conn:
                 await conn.execute(statement, *args)
     anon = as_anon(services)
     for statement in ("SELECT * FROM groups", "SELECT * FROM group_members", "SELECT * FROM group_join_codes",
-                      "SELECT * FROM join_group('000000000000')", "SELECT * FROM create_group('x', '000000000000')"):
+                      "SELECT * FROM join_group('000000000000')", "SELECT * FROM create_group('x')"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await anon.fetch(statement)
 
@@ -275,9 +277,9 @@ async def test_raw_sql_as_a_member_sees_names_not_progress_or_the_code(services,
         assert await conn.fetchval("SELECT count(*) FROM progress WHERE learner_id = $1", ben.id) == 0
         assert await conn.fetchval("SELECT count(*) FROM attempts WHERE learner_id = $1", ben.id) == 0
         for statement in ("UPDATE groups SET name = 'Renamed' WHERE id = $1::uuid",
-                          "DELETE FROM groups WHERE id = $1::uuid",
-                          "UPDATE group_join_codes SET code = '000000000000' WHERE group_id = $1::uuid"):
+                          "DELETE FROM groups WHERE id = $1::uuid"):
             assert (await conn.execute(statement, gid)).endswith(" 0"), statement
+        assert await conn.fetchval("SELECT renew_join_code($1::uuid)", gid) is False
         assert await conn.execute("DELETE FROM group_members WHERE group_id = $1::uuid AND learner_id = $2",
                                   gid, ben.id) == "DELETE 0"  # not someone else's membership
         assert await conn.execute("DELETE FROM group_members WHERE group_id = $1::uuid AND learner_id = $2",
@@ -292,6 +294,14 @@ async def test_raw_sql_as_the_owner_reads_members_progress_only_while_they_are_m
         assert await conn.fetchval("SELECT count(*) FROM progress WHERE learner_id = $1", eve.id) == 0
         assert await conn.fetchval("SELECT count(*) FROM attempts WHERE learner_id = $1", ana.id) == 0
         assert await conn.fetchval("SELECT count(*) FROM group_join_codes WHERE group_id = $1::uuid", gid) == 1
+    async with as_learner(services, teacher.id).transaction() as conn:
+        before = await conn.fetchval("SELECT code FROM group_join_codes WHERE group_id = $1::uuid", gid)
+        assert await conn.fetchval("SELECT renew_join_code($1::uuid)", gid) is True
+        assert await conn.fetchval("SELECT code FROM group_join_codes WHERE group_id = $1::uuid", gid) != before
+    # The owner renews the code but cannot choose it (a weak one anyone could guess).
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with as_learner(services, teacher.id).transaction() as conn:
+            await conn.execute("UPDATE group_join_codes SET code = '000000000000' WHERE group_id = $1::uuid", gid)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):  # reading is all: nobody writes others' progress
         async with as_learner(services, teacher.id).transaction() as conn:
             await conn.execute("UPDATE progress SET completed = false WHERE learner_id = $1", ana.id)
@@ -300,3 +310,14 @@ async def test_raw_sql_as_the_owner_reads_members_progress_only_while_they_are_m
     async with as_learner(services, teacher.id).transaction() as conn:
         assert await conn.fetchval("SELECT count(*) FROM progress WHERE learner_id = $1", ana.id) == 0
         assert await conn.execute("DELETE FROM groups WHERE id = $1::uuid", gid) == "DELETE 1"
+
+
+async def test_codes_are_drawn_in_sql_uniformly_from_the_alphabet(services) -> None:
+    codes = [r[0] for r in await services.db.fetch("SELECT new_join_code() FROM generate_series(1, 2000)")]
+    assert len(set(codes)) == len(codes) and all(re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{12}", c) for c in codes)
+    counts = {ch: 0 for ch in "0123456789ABCDEFGHJKMNPQRSTVWXYZ"}
+    for code in codes:
+        for ch in code:
+            counts[ch] += 1
+    # 24000 characters over 32 symbols: 750 each expected; every symbol well within 20% of it.
+    assert all(600 < n < 900 for n in counts.values()), counts

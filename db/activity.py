@@ -18,6 +18,8 @@ async def daily(db: Queryable, learner_id: str, days: int) -> list[asyncpg.Recor
                coalesce(d.time_spent_seconds, 0) AS time_spent_seconds
         FROM (SELECT (now() AT TIME ZONE 'UTC')::date - back AS day FROM generate_series($2::int - 1, 0, -1) back) span
         LEFT JOIN learner_activity_daily d ON d.learner_id = $1 AND d.day = span.day
+              -- The range again, on the table's side: a scan of these days only, not all of the learner's.
+              AND d.day > (now() AT TIME ZONE 'UTC')::date - $2::int
         ORDER BY span.day
         """,
         learner_id, days,

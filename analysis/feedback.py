@@ -413,16 +413,16 @@ def _verdict_sentences(facts: Facts) -> list[str]:
     return [f"Result: {verdict}."]
 
 
-def _structure_sentences(facts: Facts) -> list[str]:
+def _structure_sentences(facts: Facts, subject: str = "Your program") -> list[str]:
     if facts.verdict == Verdict.SYNTAX_ERROR:
         return []
     functions = census(facts.code)
     if facts.loops == 0 and Construct.RECURSION in functions.constructs:
         names = " and ".join(sorted(functions.functions)[:2])
-        structure = (f"Your program has no for or while loop: {names} calls itself, once for each row, "
+        structure = (f"{subject} has no for or while loop: {names} calls itself, once for each row, "
                      "which is recursion.")
     elif facts.loops == 0:
-        structure = ("Your program has no loops, so every row is written out by hand and it cannot grow "
+        structure = (f"{subject} has no loops, so every row is written out by hand and it cannot grow "
                      "with n.")
     elif facts.max_nesting_depth >= 2:
         structure = (f"It uses {_count(facts.loops, 'loop')}, nested {facts.max_nesting_depth} deep: the "
@@ -457,3 +457,15 @@ def rule_based_feedback(facts: Facts, kind: AnalysisKind | str) -> Feedback:
         sentences = _structure_sentences(facts) + _complexity_sentences(facts)
     suggestions, hints = suggestions_and_hints(facts)
     return Feedback(explanation=" ".join(sentences), suggestions=suggestions, hints=hints)
+
+
+def solution_explanation(facts: Facts, formula: str) -> str:
+    """The grounded explanation of a pattern's reference solution (the program the judge takes the
+    expected output from, so it passes by definition), from the same facts as a learner's."""
+    sentences = [f"This is the reference solution for the {facts.pattern_name}: the judge compares every "
+                 "submission with what it prints."]
+    if facts.reads_input:
+        sentences.append("It reads the size n with input(), so it prints the pattern at any size.")
+    sentences.append(_as_sentence(f"Row by row: {formula}"))
+    sentences += _structure_sentences(facts, "The solution") + _complexity_sentences(facts)
+    return " ".join(sentences)

@@ -29,11 +29,11 @@ from db import attempts, patterns
 from db.analyses import Analysis
 from db.database import Database
 from inference import ModelUnavailable
-from judge.judge import Judge, Judgment, reads_input
+from judge.judge import Judge, Judgment, judge_sizes, reads_input
 from judge.metrics import CodeMetrics, analyze_code
 
 from .events import Event
-from .feedback import Facts, rule_based_feedback, suggestions_and_hints
+from .feedback import Facts, rule_based_feedback, solution_explanation, suggestions_and_hints
 from .prompt import build_messages, max_new_tokens_for
 from .verifier import Sentence, SentenceSplitter, SentenceVerifier
 
@@ -113,6 +113,14 @@ def judgment_from_attempt(row: asyncpg.Record) -> dict[str, Any]:
         "sizes_tested": list(row["sizes_tested"]),
         "reads_input": reads_input(row["code"]),
     }
+
+
+def reference_judgment(pattern: PatternDef) -> dict[str, Any]:
+    """The judgment of a pattern's own reference program, without running it: the expected output
+    is what the reference prints, so at every size the judge would try it passes, row for row."""
+    reads = reads_input(pattern.reference)
+    return {"verdict": Verdict.PASSED.value, "score": 1.0, "error": None, "mismatches": [],
+            "sizes_tested": judge_sizes(pattern, reads), "reads_input": reads}
 
 
 def judgment_summary(judgment: Judgment) -> dict[str, Any]:
@@ -195,6 +203,23 @@ class AnalysisPipeline:
             "judgment": judgment,
         }
         return Grounded(result, facts)
+
+    async def ground_reference(self, pattern_row: asyncpg.Record) -> Grounded:
+        """The grounded part of a pattern's solution: the reference analysed as any program is,
+        its explanation written for a reference rather than for a learner's attempt."""
+        pattern = patterns.to_pattern_def(pattern_row)
+        grounded = await self.ground_pattern(pattern, list(pattern_row["preview"]), pattern.reference,
+                                             AnalysisKind.EXPLANATION, reference_judgment(pattern))
+        result = {**grounded.result, "explanation": solution_explanation(grounded.facts, pattern.formula)}
+        return Grounded(result, grounded.facts)
+
+    async def explain_reference(self, pattern_row: asyncpg.Record) -> Explained:
+        """A solution's whole explanation: the grounded text, then the model's sentences that pass
+        the same verifier as learners' feedback (nobody streams it: it is stored)."""
+        async def unheard(_stage: str, _delta: str | None = None) -> None:
+            return None
+
+        return await self.explain(await self.ground_reference(pattern_row), AnalysisKind.EXPLANATION, unheard)
 
     async def run(self, job: Analysis, publish: Publish) -> Outcome:
         """The model's prose on top of the grounded part. The grounded part is rebuilt from the

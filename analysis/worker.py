@@ -13,6 +13,10 @@ oldest first; a learner has at most `per_learner` analyses running. A job's grou
 stored when it was queued; the worker adds the model's prose, which the generation engine batches
 across all of this process's running jobs. A job superseded by the learner's newer submission is
 stopped mid-prose (CANCEL_CHANNEL) and finishes with its grounded part.
+
+When no learner's analysis is waiting, a worker takes a pattern solution's explanation from
+`pattern_solutions` (db/solutions.py), the same way: under a lease, the model's sentences checked
+by the verifier and appended to the stored grounded text. Learners' analyses always go first.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from core.domain import RULE_BASED, AnalysisStatus
-from db import analyses
+from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus
+from db import analyses, patterns, solutions
 from db.analyses import Analysis
 from db.database import UNAVAILABLE_ERRORS, Database
 from db.listen import Listener
+from db.solutions import SolutionJob
 
 from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
@@ -112,6 +117,8 @@ class AnalysisWorker:
                 log.exception("claiming an analysis failed; retrying")
                 job = None
                 await asyncio.sleep(self.poll_seconds)
+            if job is None and await self._solution_turn():
+                continue
             if job is None:
                 self._wake.clear()
                 # Listening, new jobs wake us; the poll only finds dead workers' expired leases.
@@ -132,6 +139,47 @@ class AnalysisWorker:
                 # runs out. The worker itself must live on.
                 log.exception("analysis %s could not be stored; it will be retried", job.id)
                 await asyncio.sleep(self.poll_seconds)
+
+    async def _solution_turn(self) -> bool:
+        """Explain one queued pattern solution, if there is one for this worker's model."""
+        model_key = self.pipeline.model_key(AnalysisKind.EXPLANATION)
+        if model_key == RULE_BASED:
+            return False  # nothing to add to the grounded text
+        try:
+            job = await solutions.claim(self.db, self.worker_id, model_key, self.lease_seconds, self.max_attempts)
+        except UNAVAILABLE_ERRORS as exc:
+            self._log_unavailable("claiming a solution failed (%s: %s); retrying", type(exc).__name__, exc)
+            return False
+        if job is None:
+            return False
+        heartbeat = asyncio.create_task(self._solution_heartbeat(job))
+        try:
+            [pattern_row] = await patterns.by_ids(self.db, [job.key.pattern_id])
+            if pattern_row is None:  # deleted with its solutions meanwhile
+                return True
+            explained = await self.pipeline.explain_reference(pattern_row)
+            await solutions.finish(
+                self.db, job, self.worker_id, status=AnalysisStatus.DONE, explanation=explained.text,
+                model_used=explained.model_used, ai_confidence=explained.confidence,
+                result={"model_sentences": explained.sentences, "model_dropped": explained.dropped[:20]},
+            )
+            self.completed += 1
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await solutions.release(self.db, job, self.worker_id)
+            raise
+        except Exception:
+            # Its lease runs out and the job is tried again, or fails keeping its grounded text.
+            log.exception("explaining the solution of pattern %s failed", job.key.pattern_id)
+        finally:
+            heartbeat.cancel()
+        return True
+
+    async def _solution_heartbeat(self, job: SolutionJob) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                await solutions.extend_lease(self.db, job, self.worker_id, self.lease_seconds)
 
     def _log_unavailable(self, message: str, *args: object) -> None:
         """A dependency is down: one line, not a traceback per worker per poll."""

@@ -152,12 +152,38 @@ def migrate(args: argparse.Namespace, settings: Settings) -> None:
 def seed(args: argparse.Namespace, settings: Settings) -> None:
     from db.seed import migrate_and_seed, seed_catalog
 
+    if args.solutions:
+        asyncio.run(seed_with_solutions(settings))
+        return
+
     async def work(db) -> None:
         await migrate_and_seed(db, "never")
         count = await seed_catalog(db)
         print(f"catalog: {count} patterns")
 
     _with_database(settings, work)
+
+
+async def seed_with_solutions(settings: Settings) -> int:
+    """The catalog, then every pattern's explained solution for the configured model (its
+    sentences verified as learners' feedback is), so no learner waits for one. Returns how many
+    solutions were written (those already done for the current reference and model are kept)."""
+    from db.seed import migrate_and_seed, seed_catalog
+
+    from .services import Services
+
+    services = Services.create(settings)  # only the database and the models are started
+    try:
+        await services.db.connect()
+        await migrate_and_seed(services.db, "never")
+        print(f"catalog: {await seed_catalog(services.db)} patterns")
+        print(f"explaining solutions with {services.solutions.model_key}")
+        written = await services.solutions.precompute(concurrency=settings.generation_max_batch, report=print)
+        print(f"solutions: {written} written")
+        return written
+    finally:
+        await services.close()
+        await services.db.close()
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
@@ -199,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=migrate)
 
     p = commands.add_parser("seed", help="load or refresh the pattern catalog (idempotent)")
+    p.add_argument("--solutions", action="store_true",
+                   help="also explain every pattern's reference solution with the configured model, ahead of "
+                        "the first learner who passes it (skips those already done)")
     p.set_defaults(run=seed)
 
     p = commands.add_parser("token", help="mint a development access token for the local secret")

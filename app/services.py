@@ -30,6 +30,7 @@ from inference.loading import Kind
 from judge.judge import Judge
 from sandbox import Sandbox, SandboxLimits
 from usecases.search import PatternSearch
+from usecases.solutions import Solutions
 from usecases.submissions import Submissions
 
 from .auth import TokenVerifier, load_or_create_dev_secret
@@ -121,6 +122,7 @@ def rate_limit_config(settings: Settings) -> RateLimitConfig:
         submit=settings.rate_limit_submit_per_minute,
         analysis=settings.rate_limit_analysis_per_minute,
         search=settings.rate_limit_search_per_minute,
+        join=settings.rate_limit_join_per_minute,
         window_seconds=60.0,
     )
 
@@ -140,6 +142,7 @@ class Services:
     worker: AnalysisWorker
     search: PatternSearch
     submissions: Submissions
+    solutions: Solutions
     rate_limiter: RateLimiter
     response_cache: ResponseCache
     started: bool = False
@@ -177,6 +180,7 @@ class Services:
                 db, pipeline, bus, max_code_chars=settings.max_code_chars,
                 max_queued=settings.analysis_queue_max, on_queued=worker.wake,
             ),
+            solutions=Solutions(db, pipeline, on_queued=worker.wake),
             rate_limiter=RateLimiter(db, rate_limit_config(settings)),
             response_cache=ResponseCache(response_cache_config(settings), db),
         )

@@ -1,5 +1,5 @@
-"""EXPLAIN (ANALYZE, BUFFERS) of the app's statistics, catalog, leaderboard and progress queries
-at 1M attempts, with the naive aggregate-from-attempts alternatives for comparison.
+"""EXPLAIN (ANALYZE, BUFFERS) of the app's statistics, catalog, leaderboard, progress, history and
+activity queries at 1M attempts, with the naive aggregate-from-attempts alternatives for comparison.
 
     .venv/bin/python bench/explain_at_scale.py [--database-url postgresql://user@host/postgres]
         [--learners 20000] [--attempts 1000000] [--runs 5] [--out bench/results/explain_1m.txt]
@@ -8,12 +8,14 @@ Without --database-url an embedded PostgreSQL runs in a temporary folder; with o
 whose user may create databases) a fresh database is created there. Either is deleted at the end
 (--keep leaves it). The data comes from bench/load_attempts.py (set-based SQL, a few minutes).
 
-The statements explained are the app's own: db/patterns.py, db/learners.py and db/progress.py
-are called with a Database stand-in that records each statement and its arguments (and runs it,
-so the functions finish normally); each recorded statement is then run under
-EXPLAIN (ANALYZE, BUFFERS) --runs times on a warm cache. Reported: the access path parsed from the
-plan, the median server-side execution time, and the median client round trip of the plain
-statement (prepared, as the app sends it).
+The statements explained are the app's own: db/patterns.py, db/learners.py, db/progress.py,
+db/attempts.py and db/activity.py are called with a Database stand-in that records each statement
+and its arguments (and runs it, so the functions finish normally); each recorded statement is then
+run under EXPLAIN (ANALYZE, BUFFERS) --runs times on a warm cache. A statement that only calls a
+SQL function (the WEEK leaderboard's SECURITY DEFINER function) is explained as the function's
+body, with the same arguments: EXPLAIN would show a function scan and nothing inside it.
+Reported: the access path parsed from the plan, the median server-side execution time, and the
+median client round trip of the plain statement (prepared, as the app sends it).
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.load_attempts import check_consistency, load
 from bench.scratch_db import bench_database, default_name, scratch_database
-from db import learners, patterns, progress
+from db import activity, attempts, learners, patterns, progress
 from db.database import Database
+from db.paging import Keyset
 from db.patterns import PatternFilter
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "explain_1m.txt"
@@ -79,6 +82,26 @@ FROM week_points w JOIN learners l ON l.id = w.learner_id LEFT JOIN week_attempt
 ORDER BY w.points DESC, w.completed_patterns DESC, w.learner_id
 LIMIT $1
 """
+
+# The naive activity chart: the learner's attempts of the last 30 UTC days, grouped by day.
+NAIVE_ACTIVITY_SQL = """
+SELECT span.day, count(a.id) AS attempts, coalesce(sum(a.time_spent_seconds), 0) AS time_spent_seconds
+FROM (SELECT (now() AT TIME ZONE 'UTC')::date - back AS day FROM generate_series(29, 0, -1) back) span
+LEFT JOIN attempts a ON a.learner_id = $1 AND (a.created_at AT TIME ZONE 'UTC')::date = span.day
+GROUP BY span.day ORDER BY span.day
+"""
+
+# The naive streak: gaps and islands over all of the learner's attempts.
+NAIVE_STREAK_SQL = """
+SELECT max(days) AS longest FROM (
+    SELECT count(*) AS days FROM (
+        SELECT day, day - row_number() OVER (ORDER BY day)::int AS run
+        FROM (SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS day FROM attempts WHERE learner_id = $1) d
+    ) numbered GROUP BY run
+) runs
+"""
+
+ONLY_A_FUNCTION = re.compile(r"^\s*SELECT [^;]*? FROM (\w+)\(\$1(?:, \$\d+)*\)\s*$", re.S)
 
 ACCESS_PATH = re.compile(
     r"(Index Only Scan|Index Scan|Bitmap Index Scan|Seq Scan|Bitmap Heap Scan)( Backward)?"
@@ -151,9 +174,19 @@ def plan_ms(plan: str, label: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
+async def function_body(db: Database, query: str) -> str | None:
+    """The body of the SQL-language function that `query` only calls, else None."""
+    match = ONLY_A_FUNCTION.match(query)
+    if match is None:
+        return None
+    return await db.fetchval("SELECT prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                             "WHERE p.proname = $1 AND l.lanname = 'sql'", match.group(1))
+
+
 async def measure(db: Database, name: str, query: str, args: Sequence[Any], runs: int) -> Measured:
     """EXPLAIN ANALYZE ``runs`` times after one warm-up, then time the plain statement as often."""
-    explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + query
+    body = await function_body(db, query)
+    explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + (body or query)
     plans: list[str] = []
     async with db.pool.acquire() as conn:
         for _ in range(runs + 1):
@@ -186,12 +219,26 @@ async def app_statements(db: Database) -> list[Statement]:
     recorder = RecordingDatabase(db)
     ids = [r["id"] for r in await db.fetch("SELECT id FROM patterns ORDER BY position LIMIT 20")]
     busiest = await db.fetchval("SELECT id FROM learners ORDER BY attempts DESC, id LIMIT 1")
+    favourite = await db.fetchval("SELECT pattern_id FROM progress WHERE learner_id = $1 ORDER BY attempts DESC "
+                                  "LIMIT 1", busiest)
+    deep = await db.fetchrow("SELECT created_at, id FROM attempts WHERE learner_id = $1 "
+                             "ORDER BY created_at DESC, id DESC OFFSET 199 LIMIT 1", busiest)
+    after = Keyset(deep["created_at"], deep["id"])
     calls: list[tuple[str, Any]] = [
         ("patterns.stats_by_pattern_ids (20 ids)", lambda: patterns.stats_by_pattern_ids(recorder, ids)),
         ("patterns.page (first=20)", lambda: patterns.page(recorder, PatternFilter(), 20, None)),
         ("learners.leaderboard_all_time (first=10)", lambda: learners.leaderboard_all_time(recorder, 10)),
         ("learners.leaderboard_week (first=10)", lambda: learners.leaderboard_week(recorder, 10)),
         ("progress.for_learner (busiest learner)", lambda: progress.for_learner(recorder, busiest)),
+        ("attempts.page_for_learner (busiest learner, first=20)",
+         lambda: attempts.page_for_learner(recorder, busiest, None, 20, None)),
+        ("attempts.page_for_learner (busiest learner, first=20 after 200)",
+         lambda: attempts.page_for_learner(recorder, busiest, None, 20, after)),
+        ("attempts.page_for_learner (busiest learner, one pattern, first=20)",
+         lambda: attempts.page_for_learner(recorder, busiest, favourite, 20, None)),
+        ("activity.daily (busiest learner, days=30)", lambda: activity.daily(recorder, busiest, 30)),
+        ("activity.daily (busiest learner, days=366)", lambda: activity.daily(recorder, busiest, 366)),
+        ("activity.streak (busiest learner)", lambda: activity.streak(recorder, busiest)),
     ]
     for label, call in calls:
         recorder.label = label
@@ -284,11 +331,17 @@ async def run(args: argparse.Namespace, out: list[str]) -> None:
                                             stats_args, args.runs)
                 naive_week = await measure(db, "naive week leaderboard from attempts", NAIVE_WEEK_SQL, (10,),
                                            args.runs)
+                busiest = next(s.args[0] for s in statements if s.name.startswith("activity.streak"))
+                naive_activity = await measure(db, "naive activity from attempts (busiest learner, 30 days)",
+                                               NAIVE_ACTIVITY_SQL, (busiest,), args.runs)
+                naive_streak = await measure(db, "naive longest streak from attempts (busiest learner)",
+                                             NAIVE_STREAK_SQL, (busiest,), args.runs)
                 same_stats, same_week = await same_answers(db, stats_args[0])
+                same_activity, same_streak = await same_activity_answers(db, busiest)
             finally:
                 await db.close()
 
-    for m in [*measured, naive_stats, naive_week]:
+    for m in [*measured, naive_stats, naive_week, naive_activity, naive_streak]:
         say()
         say(f"## {m.name}: execution {fmt_ms(m.execution_ms)} ms (runs: "
             + ", ".join(fmt_ms(r) for r in m.runs) + f"), planning {fmt_ms(m.planning_ms)} ms")
@@ -299,10 +352,14 @@ async def run(args: argparse.Namespace, out: list[str]) -> None:
         say(line)
     say()
     say("## Counters vs aggregating attempts on every read (execution: EXPLAIN ANALYZE; round trip: client)")
-    by_name = {m.name.split(" (")[0]: m for m in measured}
+    by_name: dict[str, Measured] = {}
+    for m in measured:
+        by_name.setdefault(m.name.split(" (")[0], m)  # the first of each function: activity over 30 days
     for line in comparison_table([
         ("pattern stats, 20 patterns", by_name["patterns.stats_by_pattern_ids"], naive_stats, same_stats),
         ("WEEK leaderboard, first 10", by_name["learners.leaderboard_week"], naive_week, same_week),
+        ("activity, 30 days, busiest learner", by_name["activity.daily"], naive_activity, same_activity),
+        ("longest streak, busiest learner", by_name["activity.streak"], naive_streak, same_streak),
     ]):
         say(line)
 
@@ -319,6 +376,16 @@ async def same_answers(db: Database, ids: list[int]) -> tuple[bool, bool]:
     week = [tuple(r) for r in await learners.leaderboard_week(db, 10)]
     naive_week = [tuple(r) for r in await db.fetch(NAIVE_WEEK_SQL, 10)]
     return same_stats, week == naive_week
+
+
+async def same_activity_answers(db: Database, learner: str) -> tuple[bool, bool]:
+    """The daily counters and the streak agree with recounts from attempts (the generated data
+    has no progress saves, so every recorded attempt is a row of attempts)."""
+    days = [(r["day"], r["attempts"], r["time_spent_seconds"]) for r in await activity.daily(db, learner, 30)]
+    naive = [(r["day"], r["attempts"], r["time_spent_seconds"]) for r in await db.fetch(NAIVE_ACTIVITY_SQL, learner)]
+    streak = await activity.streak(db, learner)
+    longest = await db.fetchval(NAIVE_STREAK_SQL, learner)
+    return days == naive, streak is not None and streak["longest"] == longest
 
 
 def _cpus() -> int:

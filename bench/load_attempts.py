@@ -12,10 +12,10 @@ Shape of the data (the same for a given --seed, except that timestamps are relat
   (a few hours on a few days within the last --days days), so daily activity rows stay realistic;
   PASSED probability falls with difficulty (EASY .50, MEDIUM .35, HARD .20); rows are inserted in
   created_at order, as a production table fills;
-- derived rows follow sql/002_record_progress.sql: progress per (learner, pattern), points for
-  the first PASSED attempt (EASY 10 / MEDIUM 20 / HARD 30), pattern_stats and learners summed
-  from progress, learner_activity_daily per UTC day (attempts that day, first completions and
-  their points that day).
+- derived rows follow record_progress (sql/002, sql/005, sql/010): progress per (learner,
+  pattern), points for the first PASSED attempt (EASY 10 / MEDIUM 20 / HARD 30), pattern_stats
+  and learners summed from progress, learner_activity_daily per UTC day (attempts and their time
+  that day, first completions and their points that day), learner_streaks from the daily rows.
 """
 
 from __future__ import annotations
@@ -151,21 +151,24 @@ FROM (
 WHERE l.id = x.learner_id
 """
 
-# record_progress counts every call on the UTC day it runs, and a first completion (with its
-# points) on the day it happens.
+# record_progress counts every call (and its time) on the UTC day it runs, and a first completion
+# (with its points) on the day it happens.
 ACTIVITY_SQL = """
-INSERT INTO learner_activity_daily (learner_id, day, points, attempts, completions)
-SELECT learner_id, day, sum(points)::int, sum(attempts)::int, sum(completions)::int
+INSERT INTO learner_activity_daily (learner_id, day, points, attempts, completions, time_spent_seconds)
+SELECT learner_id, day, sum(points)::int, sum(attempts)::int, sum(completions)::int, sum(seconds)
 FROM (
     SELECT learner_id, (created_at AT TIME ZONE 'UTC')::date AS day, 0 AS points, count(*) AS attempts,
-           0 AS completions
+           0 AS completions, sum(time_spent_seconds) AS seconds
     FROM attempts GROUP BY 1, 2
     UNION ALL
-    SELECT learner_id, (completed_at AT TIME ZONE 'UTC')::date, points_awarded, 0, 1
+    SELECT learner_id, (completed_at AT TIME ZONE 'UTC')::date, points_awarded, 0, 1, 0
     FROM progress WHERE completed
 ) t
 GROUP BY learner_id, day
 """
+
+# The streak counters record_progress keeps, recounted from the daily rows (sql/010's view).
+STREAKS_SQL = "INSERT INTO learner_streaks SELECT * FROM learner_streaks_recount"
 
 
 @dataclass(frozen=True)
@@ -219,12 +222,13 @@ async def load(
         log(f"  attempts: {end:,} / {attempts:,} ({timings['attempts']:.1f} s)")
     await conn.execute("DROP TABLE bench_gen")
     for name, sql in (("progress", PROGRESS_SQL), ("pattern_stats", PATTERN_STATS_SQL),
-                      ("learners totals", LEARNERS_SQL), ("learner_activity_daily", ACTIVITY_SQL)):
+                      ("learners totals", LEARNERS_SQL), ("learner_activity_daily", ACTIVITY_SQL),
+                      ("learner_streaks", STREAKS_SQL)):
         async with conn.transaction():
             status = await step(name, sql)
         log(f"  {name}: {status} ({timings[name]:.1f} s)")
     # Vacuum too: a table autovacuum has seen has its visibility map set (index-only scans rely on it).
-    for table in ("attempts", "progress", "pattern_stats", "learners", "learner_activity_daily"):
+    for table in ("attempts", "progress", "pattern_stats", "learners", "learner_activity_daily", "learner_streaks"):
         await step("vacuum analyze", f"VACUUM (ANALYZE) {table}")
     log(f"  vacuum analyze ({timings['vacuum analyze']:.1f} s)")
     counts = await conn.fetchrow(

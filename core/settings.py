@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     rate_limit_submit_per_minute: int = 30
     rate_limit_analysis_per_minute: int = 30
     rate_limit_search_per_minute: int = 60
+    rate_limit_join_per_minute: int = 10  # joinGroup
     # Analyses waiting for a worker, all learners together; beyond it requests get SERVICE_UNAVAILABLE.
     analysis_queue_max: int = 2000
     # /readyz tells anonymous callers states only; with this token (Authorization: Bearer ...) or

@@ -5,7 +5,7 @@ objects with typed states."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ import asyncpg
 from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus
 
 from .database import Connection, Database
+from .paging import Keyset, Page, newest_first_sql, page_of
 from .scoped import Queryable
 
 ANALYSIS_COLUMNS = """
@@ -58,7 +59,7 @@ class Analysis:
     timings: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Analysis:
+    def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> Analysis:
         values = dict(row)
         values["kind"] = AnalysisKind(values["kind"])
         values["status"] = AnalysisStatus(values["status"])
@@ -140,6 +141,40 @@ def parse_id(value: Any) -> uuid.UUID | None:
 
 async def by_id(db: Queryable, analysis_id: uuid.UUID) -> Analysis | None:
     return _analysis_or_none(await db.fetchrow(f"SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = $1", analysis_id))
+
+
+async def page_for_learner(
+    db: Queryable, learner_id: str, first: int, after: Keyset[uuid.UUID] | None
+) -> Page[Analysis]:
+    """The learner's analyses, newest first, and how many there are: one round trip, one range
+    scan of analyses_learner_history_idx."""
+    sql = newest_first_sql(source="analyses", columns=ANALYSIS_COLUMNS, where="learner_id = $1", next_param=2,
+                           after=after is not None)
+    args: list[Any] = [learner_id, first + 1]
+    if after is not None:
+        args += [after.created_at, after.id]
+    page = page_of(await db.fetch(sql, *args), first)
+    return Page([Analysis.from_row(_without_total(r)) for r in page.rows], page.total_count, page.has_next_page)
+
+
+def _without_total(row: asyncpg.Record) -> dict[str, Any]:
+    values = dict(row)
+    del values["total_count"]
+    return values
+
+
+async def by_attempt_ids(db: Queryable, attempt_ids: Sequence[int]) -> list[Analysis | None]:
+    """Each attempt's analysis (the newest, should there be several)."""
+    rows = await db.fetch(
+        f"""
+        SELECT DISTINCT ON (attempt_id) {ANALYSIS_COLUMNS} FROM analyses
+        WHERE attempt_id = ANY($1::bigint[])
+        ORDER BY attempt_id, created_at DESC
+        """,
+        list(attempt_ids),
+    )
+    found = {r["attempt_id"]: Analysis.from_row(r) for r in rows}
+    return [found.get(i) for i in attempt_ids]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Judged attempts."""
+"""Judged attempts: the write, and the learner's history of them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from .database import Connection
+from .paging import Keyset, Page, newest_first_sql, page_of
 from .scoped import Queryable
 
 ATTEMPT_COLUMNS = """
@@ -51,3 +52,22 @@ async def insert(conn: Connection, a: AttemptWrite) -> asyncpg.Record:
 
 async def by_id(db: Queryable, attempt_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = $1", attempt_id)
+
+
+async def page_for_learner(
+    db: Queryable, learner_id: str, pattern_id: int | None, first: int, after: Keyset[int] | None
+) -> Page[asyncpg.Record]:
+    """The learner's attempts (of one pattern, or all), newest first, and how many there are: one
+    round trip, one range scan of attempts_learner_(pattern_)history_idx."""
+    args: list[Any] = [learner_id]
+    where = "learner_id = $1"
+    if pattern_id is not None:
+        where += " AND pattern_id = $2"
+        args.append(pattern_id)
+    sql = newest_first_sql(source="attempts", columns=ATTEMPT_COLUMNS, where=where, next_param=len(args) + 1,
+                           after=after is not None)
+    args.append(first + 1)
+    if after is not None:
+        args += [after.created_at, after.id]
+    return page_of(await db.fetch(sql, *args), first)
+

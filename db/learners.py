@@ -40,27 +40,9 @@ async def leaderboard_all_time(db: Queryable, first: int) -> list[asyncpg.Record
 
 
 async def leaderboard_week(db: Queryable, first: int) -> list[asyncpg.Record]:
-    # The last 7 UTC days, today included, from the daily activity rows.
+    # The last 7 UTC days from the daily activity rows, which are each learner's own: a
+    # SECURITY DEFINER function (sql/010_activity.sql) sums them and returns only the ranking.
     return await db.fetch(
-        """
-        WITH week AS (
-            SELECT learner_id, sum(points)::int AS points, sum(completions)::int AS completed_patterns,
-                   sum(attempts)::int AS attempts
-            FROM learner_activity_daily
-            WHERE day > (now() AT TIME ZONE 'UTC')::date - 7
-            GROUP BY learner_id
-            HAVING sum(points) > 0
-        )
-        , ranked AS (
-            SELECT rank() OVER (ORDER BY points DESC) AS rank, *
-            FROM week
-            ORDER BY points DESC, completed_patterns DESC, learner_id
-            LIMIT $1
-        )
-        -- Names joined after the limit: 10 lookups, not one per weekly-active learner.
-        SELECT r.rank, r.learner_id, l.display_name, r.points, r.completed_patterns, r.attempts
-        FROM ranked r JOIN learners l ON l.id = r.learner_id
-        ORDER BY r.points DESC, r.completed_patterns DESC, r.learner_id
-        """,
+        "SELECT rank, learner_id, display_name, points, completed_patterns, attempts FROM leaderboard_week($1)",
         first,
     )

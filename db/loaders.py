@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from . import patterns, progress
+from . import analyses, groups, patterns, progress
+from .analyses import Analysis
+from .groups import BoardKey
 from .scoped import Queryable
 
 
@@ -18,6 +21,15 @@ class Loaders:
         )
         self.stats_by_pattern_id: DataLoader[int, asyncpg.Record | None] = DataLoader(
             load_fn=partial(patterns.stats_by_pattern_ids, db)
+        )
+        self.analysis_by_attempt_id: DataLoader[int, Analysis | None] = DataLoader(
+            load_fn=partial(analyses.by_attempt_ids, db)
+        )
+        self.members_by_group_id: DataLoader[uuid.UUID, list[asyncpg.Record]] = DataLoader(
+            load_fn=partial(groups.members_of, db)
+        )
+        self.group_leaderboard: DataLoader[BoardKey, list[asyncpg.Record]] = DataLoader(
+            load_fn=partial(groups.leaderboards, db)
         )
         self.progress_by_key: DataLoader[tuple[str, int], asyncpg.Record | None] = DataLoader(
             load_fn=partial(progress.by_learner_and_patterns, db)

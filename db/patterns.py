@@ -64,6 +64,8 @@ async def page(db: Queryable, filters: PatternFilter, first: int, after_position
             LIMIT $6
         ) p ON true
         LEFT JOIN pattern_stats s ON s.pattern_id = p.id
+        -- The joins may reorder the rows; the extra one that says another page follows is the last.
+        ORDER BY p.position
         """,
         filters.category,
         filters.difficulty,

@@ -37,6 +37,7 @@ class Bucket(StrEnum):
     SUBMIT = "submit"
     ANALYSIS = "analysis"
     SEARCH = "search"
+    JOIN = "join"  # joinGroup: codes cannot be guessed at this pace
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class RateLimitConfig:
     submit: int = 30
     analysis: int = 30
     search: int = 60
+    join: int = 10
     window_seconds: float = 60.0
     # Share of calls that also delete up to `cleanup_batch` stale rows.
     cleanup_probability: float = 0.02
@@ -55,13 +57,14 @@ class RateLimitConfig:
     def __post_init__(self) -> None:
         if self.window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
-        if min(self.submit, self.analysis, self.search) < 0:
+        if min(self.submit, self.analysis, self.search, self.join) < 0:
             raise ValueError("a rate limit is a count of requests: 0 (off) or more")
         if not 0 <= self.cleanup_probability <= 1 or self.cleanup_batch < 1:
             raise ValueError("cleanup_probability must be in [0, 1] and cleanup_batch at least 1")
 
     def limit(self, bucket: Bucket) -> int:
-        return {Bucket.SUBMIT: self.submit, Bucket.ANALYSIS: self.analysis, Bucket.SEARCH: self.search}[bucket]
+        return {Bucket.SUBMIT: self.submit, Bucket.ANALYSIS: self.analysis, Bucket.SEARCH: self.search,
+                Bucket.JOIN: self.join}[bucket]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -31,7 +33,12 @@ class Attempt:
     mismatches: list[RowMismatch] = strawberry.field(description="First wrong rows per size; empty when PASSED.")
     error: str | None = strawberry.field(description="Learner-facing message for errors and timeouts.")
     duration_ms: int
+    code: str = strawberry.field(description="The program as it was submitted.")
+    language: Language
+    created_at: str = strawberry.field(description="When it was submitted (ISO 8601, UTC).")
     pattern_id: strawberry.Private[int]
+    db_id: strawberry.Private[int]
+    created: strawberry.Private[datetime]
 
     @classmethod
     def from_row(cls, row: Any) -> Attempt:
@@ -45,12 +52,22 @@ class Attempt:
             mismatches=[RowMismatch(**m) for m in row["mismatches"]],
             error=row["error"],
             duration_ms=row["duration_ms"],
+            code=row["code"],
+            language=Language(row["language"]),
+            created_at=iso(row["created_at"]) or "",
             pattern_id=row["pattern_id"],
+            db_id=row["id"],
+            created=row["created_at"],
         )
 
     @strawberry.field
     async def pattern(self, info: Info) -> Pattern:
         return await load_pattern(info, self.pattern_id)
+
+    @strawberry.field(description="The analysis queued with this submission.")
+    async def analysis(self, info: Info) -> Analysis | None:
+        row = await info.context.loaders.analysis_by_attempt_id.load(self.db_id)
+        return Analysis.of(row) if row is not None else None
 
 
 @strawberry.type
@@ -79,6 +96,8 @@ class Analysis:
     created_at: str
     completed_at: str | None
     pattern_id: strawberry.Private[int]
+    created: strawberry.Private[datetime]
+    db_id: strawberry.Private[uuid.UUID]
     model_sentences: ModelSentences | None = strawberry.field(
         default=None, description="Null until a model has written, or when none was asked.")
 
@@ -100,6 +119,8 @@ class Analysis:
             created_at=iso(row.created_at) or "",
             completed_at=iso(row.completed_at),
             pattern_id=row.pattern_id,
+            created=row.created_at,
+            db_id=row.id,
             model_sentences=_model_sentences(result.get("model_sentences")),
         )
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from analysis.events import EventBus
@@ -17,6 +19,7 @@ from db.loaders import Loaders
 from db.rate_limits import RateLimiter
 from db.scoped import DbRole, ScopedDatabase
 from usecases.search import PatternSearch
+from usecases.solutions import Solutions, SolutionText
 from usecases.submissions import Submissions
 
 Authenticate = Callable[[str | None], Awaitable[Caller]]
@@ -35,6 +38,8 @@ class Components(Protocol):
     def search(self) -> PatternSearch: ...
     @property
     def rate_limiter(self) -> RateLimiter: ...
+    @property
+    def solutions(self) -> Solutions: ...
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Context:
     # then never served again from the response cache (app/response_cache.py).
     cacheable: bool = True
     _scope: tuple[Caller, ScopedDatabase, Loaders] | None = field(default=None, repr=False)
+    _solutions: tuple[Caller, DataLoader[int, SolutionText | None]] | None = field(default=None, repr=False)
 
     @property
     def db(self) -> ScopedDatabase:
@@ -66,6 +72,13 @@ class Context:
     def loaders(self) -> Loaders:
         """This request's DataLoaders, querying as the caller."""
         return self._scoped()[2]
+
+    def solution_loader(self, learner_id: str) -> DataLoader[int, SolutionText | None]:
+        """The signed-in caller's solutions by pattern id, batched for the request."""
+        if self._solutions is None or self._solutions[0] is not self._caller:
+            load = partial(self.components.solutions.for_learner, self.db, learner_id)
+            self._solutions = (self._caller, DataLoader(load_fn=load))
+        return self._solutions[1]
 
     def _scoped(self) -> tuple[Caller, ScopedDatabase, Loaders]:
         # Built on first use and again if the caller changes (a WebSocket authenticates after

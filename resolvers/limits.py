@@ -61,8 +61,11 @@ from graphql import (
 
 from core.errors import ErrorCode
 from judge.judge import MISMATCHES_PER_SIZE, SIZES_TARGET
+from usecases.groups import MAX_GROUP_MEMBERS, MAX_JOINED_GROUPS, MAX_OWNED_GROUPS
 
 from .analysis import MAX_SEARCH_RESULTS
+from .groups import DASHBOARD_PAGE_MAX, MAX_GROUP_BOARD, PATTERNS_BOUND
+from .learner import ACTIVITY_DAYS_MAX, HISTORY_PAGE_MAX
 from .query import MAX_LEADERBOARD, MAX_PAGE_SIZE
 
 TOKENS_PER_FIELD = 20  # the default token limit: generous for `alias: field(arg: $v)` selections
@@ -99,9 +102,19 @@ LIST_SIZES: dict[str, ListSize] = {
     # One row per pattern the learner tried: the catalog's size (well under a page) at most.
     "Query.progress": ListSize(MAX_PAGE_SIZE),
     "Attempt.mismatches": ListSize(MISMATCHES_PER_SIZE * SIZES_TARGET),
+    "Learner.attempts": ListSize(HISTORY_PAGE_MAX, "first"),
+    "Learner.analyses": ListSize(HISTORY_PAGE_MAX, "first"),
+    "Learner.activity": ListSize(ACTIVITY_DAYS_MAX, "days"),
+    "Learner.groups": ListSize(MAX_OWNED_GROUPS + MAX_JOINED_GROUPS),
+    "Group.members": ListSize(MAX_GROUP_MEMBERS),
+    "Group.leaderboard": ListSize(MAX_GROUP_BOARD, "first"),
+    "Group.dashboard": ListSize(DASHBOARD_PAGE_MAX, "first"),
+    # A member's progress rows: one per pattern tried.
+    "MemberProgress.progress": ListSize(PATTERNS_BOUND),
 }
 # Lists whose size is already counted above them: `patterns(first)` is the size of its edges.
-SIZED_BY_PARENT = frozenset({"PatternConnection.edges"})
+SIZED_BY_PARENT = frozenset({"PatternConnection.edges", "AttemptConnection.edges", "AnalysisConnection.edges",
+                             "MemberProgressConnection.edges"})
 
 
 @dataclass(slots=True)

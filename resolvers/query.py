@@ -5,19 +5,21 @@ from __future__ import annotations
 import strawberry
 
 from core.errors import BadUserInput, NotFound
-from db import learners, patterns, progress
+from db import attempts, learners, patterns, progress
 from db.patterns import PatternFilter
 from db.rate_limits import Bucket
 
 from . import analysis as analysis_resolvers
-from .analysis_types import Analysis
+from . import groups as group_resolvers
+from .analysis_types import Analysis, Attempt
 from .context import Info
+from .groups import Group
+from .learner import Learner
 from .rate_limit import RateLimit
 from .types import (
     Difficulty,
     LeaderboardEntry,
     LeaderboardPeriod,
-    Learner,
     PageInfo,
     Pattern,
     PatternConnection,
@@ -28,19 +30,10 @@ from .types import (
     encode_cursor,
     parse_pattern_id,
 )
-from .validation import MAX_SEARCH_TEXT
+from .validation import MAX_SEARCH_TEXT, check_first
 
 MAX_PAGE_SIZE = 100
 MAX_LEADERBOARD = 100
-
-
-def check_first(first: int | None, default: int, limit: int) -> int:
-    """Explicit null means the default, as if the argument were left out."""
-    if first is None:
-        return default
-    if not 1 <= first <= limit:
-        raise BadUserInput(f"first must be between 1 and {limit}.", argument="first")
-    return first
 
 
 @strawberry.type
@@ -120,26 +113,36 @@ class Query:
         pattern_rows = await patterns.by_ids(info.context.db, [r["pattern_id"] for r in rows]) if rows else []
         return [Progress.from_row(r, pattern_row) for r, pattern_row in zip(rows, pattern_rows, strict=True)]
 
-    @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days.")
+    @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days. "
+                      "With groupId: that group's board (its owner's and members' only).")
     async def leaderboard(
-        self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME
+        self, info: Info, first: int | None = 10, period: LeaderboardPeriod | None = LeaderboardPeriod.ALL_TIME,
+        group_id: strawberry.ID | None = strawberry.UNSET,
     ) -> list[LeaderboardEntry]:
+        if group_id not in (None, strawberry.UNSET):
+            info.context.user_id()
+            group = await group_resolvers.load_group(info, group_resolvers.group_id_or_404(group_id))
+            return await group_resolvers.group_leaderboard(info, group.db_id, first, period)
         first = check_first(first, 10, MAX_LEADERBOARD)
         if period is LeaderboardPeriod.WEEK:
             rows = await learners.leaderboard_week(info.context.db, first)
         else:
             rows = await learners.leaderboard_all_time(info.context.db, first)
-        return [
-            LeaderboardEntry(
-                rank=r["rank"],
-                learner_id=strawberry.ID(r["learner_id"]),
-                display_name=r["display_name"],
-                points=r["points"],
-                completed_patterns=r["completed_patterns"],
-                attempts=r["attempts"],
-            )
-            for r in rows
-        ]
+        return [LeaderboardEntry.from_row(r) for r in rows]
+
+    @strawberry.field(description="One of the signed-in learner's submissions; null for anyone else's.")
+    async def attempt(self, info: Info, id: strawberry.ID) -> Attempt | None:
+        user_id = info.context.user_id()
+        text = str(id).strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            return None  # names no attempt
+        row = await attempts.by_id(info.context.db, int(text))
+        # Row level security hides others' attempts; the id check says the same in code.
+        return Attempt.from_row(row) if row is not None and row["learner_id"] == user_id else None
+
+    @strawberry.field(description="A group the signed-in learner owns or belongs to; null otherwise.")
+    async def group(self, info: Info, id: strawberry.ID) -> Group | None:
+        return await group_resolvers.group(info, id)
 
     @strawberry.field(description="One of the signed-in learner's analyses.")
     async def analysis(self, info: Info, id: strawberry.ID) -> Analysis | None:

@@ -4,6 +4,8 @@ resolve it through the request's DataLoaders."""
 from __future__ import annotations
 
 import base64
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ import strawberry
 from catalog import reference_output
 from core.domain import AnalysisKind, AnalysisStatus, Difficulty, Language, LeaderboardPeriod, Verdict
 from core.errors import BadUserInput, NotFound
+from db.paging import Keyset
 
 from .context import Info
 
@@ -81,6 +84,15 @@ class PatternStats:
         )
 
 
+@strawberry.type(description="A pattern's reference solution, explained: grounded facts first, then the "
+                 "model's sentences that the verifier kept.")
+class Solution:
+    language: Language
+    code: str
+    explanation: str
+    model_used: str = strawberry.field(description='The model that wrote part of the explanation, or "rule-based".')
+
+
 @strawberry.type
 class Pattern:
     id: strawberry.ID
@@ -133,6 +145,18 @@ class Pattern:
                 argument="size",
             )
         return list(reference_output(self.reference, n))
+
+    @strawberry.field(description="The reference solution and its explanation; null until the caller has a "
+                      "PASSED submission of this pattern (and for anonymous callers).")
+    async def solution(self, info: Info) -> Solution | None:
+        learner_id = info.context.caller.user_id  # a bad token raises here: UNAUTHENTICATED
+        if learner_id is None:
+            return None
+        found = await info.context.solution_loader(learner_id).load(self.db_id)
+        if found is None:
+            return None
+        return Solution(language=found.language, code=found.code, explanation=found.explanation,
+                        model_used=found.model_used)
 
     @strawberry.field
     def stats(self, info: Info) -> PatternStats:
@@ -188,18 +212,28 @@ def decode_cursor(cursor: str) -> int:
         raise BadUserInput("`after` is not a cursor this API issued.", argument="after") from exc
 
 
+def encode_keyset_cursor(kind: str, created_at: datetime, row_id: int | uuid.UUID) -> str:
+    """A newest-first list's cursor: the row's (created_at, id), tagged with what it lists."""
+    return base64.urlsafe_b64encode(f"{kind}:{created_at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_keyset_cursor(cursor: str, kind: str, parse_id: Callable[[str], Any]) -> Keyset[Any]:
+    """The keyset in a cursor this API issued for `kind`; BAD_USER_INPUT (argument `after`) else."""
+    try:
+        tag, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        created, _, row_id = value.rpartition("|")
+        when = datetime.fromisoformat(created)
+        if tag != kind or when.tzinfo is None:
+            raise ValueError(tag)
+        return Keyset(when, parse_id(row_id))
+    except (ValueError, UnicodeError) as exc:
+        raise BadUserInput("`after` is not a cursor this API issued for this list.", argument="after") from exc
+
+
 @strawberry.type
 class PatternMatch:
     pattern: Pattern
     score: float
-
-
-@strawberry.type
-class Learner:
-    id: strawberry.ID
-    display_name: str | None
-    points: int
-    completed_patterns: int
 
 
 @strawberry.type
@@ -244,3 +278,8 @@ class LeaderboardEntry:
     points: int
     completed_patterns: int
     attempts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> LeaderboardEntry:
+        return cls(rank=row["rank"], learner_id=strawberry.ID(row["learner_id"]), display_name=row["display_name"],
+                   points=row["points"], completed_patterns=row["completed_patterns"], attempts=row["attempts"])

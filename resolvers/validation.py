@@ -18,3 +18,12 @@ def check_time_spent(seconds: int | None) -> int:
             f"timeSpentSeconds must be between 0 and {MAX_TIME_PER_CALL}.", argument="timeSpentSeconds"
         )
     return seconds
+
+
+def check_first(first: int | None, default: int, limit: int) -> int:
+    """A page size: explicit null means the default, as if the argument were left out."""
+    if first is None:
+        return default
+    if not 1 <= first <= limit:
+        raise BadUserInput(f"first must be between 1 and {limit}.", argument="first")
+    return first

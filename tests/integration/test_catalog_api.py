@@ -135,3 +135,22 @@ async def test_page_counters_for_a_pattern_without_a_stats_row(gql, services) ->
     data = (await gql.data("{ patterns(first: 1) { edges { node { slug stats { attempts learners successRate } } } } }"))
     assert data["patterns"]["edges"][0]["node"] == {
         "slug": "square-solid", "stats": {"attempts": 0, "learners": 0, "successRate": 0.0}}
+
+
+async def test_a_full_page_is_the_first_rows_in_catalog_order(gql, services) -> None:
+    """The page query reads one row more than asked (is there a next page?); the joins may return
+    rows in any order, so the page must still be the first `first` rows by position."""
+    from tests.integration.test_round_trips import add_patterns
+
+    await add_patterns(services, 40)
+    expected = [r["slug"] for r in await services.db.fetch("SELECT slug FROM patterns ORDER BY position")]
+    slugs: list[str] = []
+    after = None
+    while True:
+        page = (await gql.data("query($a: String) { patterns(first: 50, after: $a) { pageInfo { hasNextPage endCursor }"
+                               " edges { node { slug } } } }", {"a": after}))["patterns"]
+        slugs += [e["node"]["slug"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert slugs == expected

@@ -13,7 +13,7 @@ import uuid
 import asyncpg
 import pytest
 
-from db import analyses, attempts, learners, progress
+from db import activity, analyses, attempts, learners, progress
 from db.progress import ProgressWrite
 from db.scoped import DbRole, RequestRolesUnavailable, ScopedDatabase, begin_as, require_request_roles
 from tests.helpers import token_for
@@ -84,10 +84,19 @@ async def test_query_modules_as_b_cannot_reach_a_without_the_resolvers_checks(se
     assert await attempts.by_id(as_bob, alice_work["attempt"]) is None
     for analysis_id in alice_work["analyses"]:
         assert await analyses.by_id(as_bob, uuid.UUID(analysis_id)) is None
+    # Her history, asked for by her id.
+    for pattern in (None, alice_work["pattern"]):
+        page = await attempts.page_for_learner(as_bob, alice, pattern, 20, None)
+        assert (page.rows, page.total_count) == ([], 0)
+    assert (await analyses.page_for_learner(as_bob, alice, 20, None)).total_count == 0
+    assert await analyses.by_attempt_ids(as_bob, [alice_work["attempt"]]) == [None]
     # As Alice, the same calls find her rows: the policy, not a broken query, hid them.
     as_alice = as_learner(services, alice)
     assert len(await progress.for_learner(as_alice, alice)) == 1
     assert await attempts.by_id(as_alice, alice_work["attempt"]) is not None
+    assert (await attempts.page_for_learner(as_alice, alice, None, 20, None)).total_count == 1
+    assert (await analyses.page_for_learner(as_alice, alice, 20, None)).total_count == 2
+    assert await analyses.by_attempt_ids(as_alice, [alice_work["attempt"]]) != [None]
     # Writes: Bob can neither record progress for Alice nor touch her analyses.
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await progress.record(as_bob, ProgressWrite(alice, None, alice_work["pattern"], 100, 1, True))
@@ -138,6 +147,31 @@ async def test_raw_sql_as_b_on_every_learner_table(services, alice_work) -> None
                   (SELECT count(*) FROM analyses WHERE learner_id = $1 AND status <> 'FAILED') AS analyses,
                   (SELECT display_name FROM learners WHERE id = $1) AS name""", alice)
     assert (counts["attempts"], counts["analyses"], counts["name"]) == (1, 2, None)
+
+
+async def test_days_and_streaks_are_each_learners_own(services, alice_work) -> None:
+    alice, bob = alice_work["id"], str(uuid.uuid4())
+    as_bob = as_learner(services, bob)
+    assert [r["attempts"] for r in await activity.daily(as_bob, alice, 3)] == [0, 0, 0]
+    assert await activity.streak(as_bob, alice) is None
+    as_alice = as_learner(services, alice)
+    assert [r["attempts"] for r in await activity.daily(as_alice, alice, 1)] == [1]
+    assert (await activity.streak(as_alice, alice))["current"] == 1
+    async with as_bob.transaction() as conn:
+        for table in ("learner_activity_daily", "learner_streaks"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    for scoped in (as_bob, as_anon(services)):
+        for statement in ("SELECT * FROM learner_streaks_recount", "UPDATE learner_streaks SET longest_days = 99",
+                          "INSERT INTO learner_activity_daily (learner_id, day, points) VALUES ('x', now(), 5)"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await scoped.fetch(statement)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await as_anon(services).fetch("SELECT * FROM learner_activity_daily")
+    # The WEEK leaderboard still ranks everyone, for anyone, and shows only the ranking.
+    await services.db.execute("UPDATE learner_activity_daily SET points = 10 WHERE learner_id = $1", alice)
+    board = await learners.leaderboard_week(as_anon(services), 10)
+    assert [(r["learner_id"], r["points"]) for r in board] == [(alice, 10)]
+    assert list(board[0].keys()) == ["rank", "learner_id", "display_name", "points", "completed_patterns", "attempts"]
 
 
 async def test_anonymous_reads_the_catalog_and_nothing_private(services, alice_work) -> None:

@@ -371,3 +371,11 @@ def test_concentric_square_rings(n: int) -> None:
     assert lines[0] == str(n) * size
     assert lines[n - 1][n - 1] == "1"
     assert list(lines) == list(lines[::-1])
+
+
+def test_the_catalog_fits_the_cost_rules_bound_on_a_members_progress() -> None:
+    """The teacher's dashboard counts PATTERNS_BOUND progress rows per member; a catalog grown past
+    it would be under-counted: raise the bound with it."""
+    from resolvers.groups import PATTERNS_BOUND
+
+    assert len(PATTERNS) <= PATTERNS_BOUND

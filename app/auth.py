@@ -27,6 +27,7 @@ import os
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ ANONYMOUS_ROLE = "anon"
 JWKS_MIN_REFRESH_SECONDS = 30.0
 # After a failed fetch, the next try waits this long (requests meanwhile fail at once).
 JWKS_RETRY_SECONDS = 5.0
+VERIFIED_TOKENS = 4096
 
 
 def load_or_create_dev_secret(configured: SecretStr | None, path: Path) -> SecretStr:
@@ -196,6 +198,11 @@ class TokenVerifier:
         self._issuer = issuer
         self._leeway = leeway_seconds
         self.jwks = jwks
+        # Tokens already verified, with the caller they name: a client sends the same token on
+        # every request until it refreshes it, and checking a signature costs more than the rest
+        # of a small request's setup. Kept until the token expires (the only thing about it that
+        # changes with time once it has verified), at most VERIFIED_TOKENS of them.
+        self._verified: OrderedDict[str, Caller] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, secret: SecretStr) -> TokenVerifier:
@@ -221,6 +228,20 @@ class TokenVerifier:
         return await self.caller_from_token(token.strip())
 
     async def caller_from_token(self, token: str) -> Caller:
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at is not None and known.expires_at > time.time():
+                self._verified.move_to_end(token)
+                return known
+            del self._verified[token]
+        caller = await self._verify(token)
+        if caller.expires_at is not None:
+            self._verified[token] = caller
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return caller
+
+    async def _verify(self, token: str) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:

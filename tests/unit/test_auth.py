@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import SecretStr
 
-from app.auth import JwksKeys, TokenVerifier, load_or_create_dev_secret, mint_token
+from app.auth import VERIFIED_TOKENS, JwksKeys, TokenVerifier, load_or_create_dev_secret, mint_token
 from core.domain import ANONYMOUS
 from core.errors import AppError, ErrorCode, Forbidden, ServiceUnavailable, Unauthenticated
 from resolvers.subscription import EXPIRED_MESSAGE, until_token_expires
@@ -85,6 +85,26 @@ async def test_expires_at_is_exp_plus_the_leeway() -> None:
 
 def now() -> int:
     return int(time.time())
+
+
+async def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    v = verifier(leeway_seconds=0)
+    token = hs256(claims(exp=now() + 2))
+    first = await v.caller_from_token(token)
+    assert await v.caller_from_token(token) is first  # the remembered caller, not verified again
+    await asyncio.sleep(max(first.expires_at - time.time(), 0) + 0.05)  # type: ignore[operator]
+    await refused(v, token)  # expired: refused, as without the memory
+    assert token not in v._verified
+
+
+async def test_refused_tokens_are_not_remembered_and_the_memory_is_bounded() -> None:
+    v = verifier()
+    bad = hs256(claims(), "another-secret-another-secret-another")
+    await refused(v, bad)
+    assert bad not in v._verified
+    for i in range(VERIFIED_TOKENS + 10):
+        await v.caller_from_token(hs256(claims(sub=f"learner-{i}")))
+    assert len(v._verified) == VERIFIED_TOKENS
 
 
 @pytest.mark.parametrize(

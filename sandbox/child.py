@@ -240,6 +240,8 @@ def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, runtime: dic
 
 # Device nodes a learner program may use; nothing else of /dev exists in its root.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+DEVICE_LINKS = (("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
+                ("/dev/stderr", "/proc/self/fd/2"))
 
 
 def loaded_library_dirs() -> list[str]:
@@ -320,6 +322,8 @@ def enter_minimal_root(keep: list[str], proc: bool, files: list[tuple[str, str]]
         for folder, mode in (("/tmp", 0o1777), ("/proc", 0o555), ("/etc", 0o755), ("/.old", 0o700)):
             os.makedirs(new_root + folder, exist_ok=True)
             os.chmod(new_root + folder, mode)
+        for link, target in DEVICE_LINKS:  # /dev/stdin and friends, into this process's own /proc
+            os.symlink(target, new_root + link)
         if proc:
             try:
                 mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
@@ -472,6 +476,15 @@ def runtime_reachable(runtime: dict[str, Any] | None) -> None:
         return
     for path in runtime_dirs():
         os.listdir(path)  # the stdlib must stay importable for the learner
+
+
+def own_std_streams(uid: int | None) -> None:
+    """Give the run's uid its own standard streams (pipes the zygote made as root), so that
+    /dev/stdin, which reopens fd 0 through /proc, works as it does outside a sandbox."""
+    if uid is not None:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                os.fchown(fd, uid, uid)
 
 
 def write_source(workdir: str, runtime: dict[str, Any] | None, source: str) -> None:
@@ -876,6 +889,7 @@ class Zygote:
                 workdir = private_tmp(4 * int(limits["max_file_bytes"]), uid, int(message["id"]))
             os.chdir(workdir)
             os.umask(0o077)
+            own_std_streams(uid)
             source = str(message["code"])
             argv = message.get("argv")
             self._forget()
@@ -1155,6 +1169,7 @@ def exec_main() -> NoReturn:
         os.umask(0o077)
         parent = os.getppid()
         os.closerange(3, _max_fd())
+        own_std_streams(uid)
         del config
         if argv:
             write_source(workdir, runtime, source)

@@ -80,8 +80,8 @@ class Runtime:
         argv = [self.executable, *NODE_FLAGS, f"--max-old-space-size={heap}",
                 f"--max-semi-space-size={NODE_SEMI_SPACE_MB}"]
         if self.permissions:
-            argv += ["--experimental-permission", "--allow-fs-read={workdir}/*", "--allow-fs-write={workdir}/*",
-                     "--disable-warning=ExperimentalWarning"]
+            argv += ["--experimental-permission", "--allow-fs-read={workdir}/*", "--allow-fs-read=/dev/stdin",
+                     "--allow-fs-write={workdir}/*", "--disable-warning=ExperimentalWarning"]
         return [*argv, "{workdir}/" + self.source_file]
 
     def wire(self) -> dict[str, Any]:

@@ -178,28 +178,32 @@ _OUT_OF_MEMORY = re.compile(r"heap out of memory|Fatal (?:process|JavaScript) ou
 
 
 def _failure(result: RunResult) -> Failure:
+    """Node's report of an uncaught error: ``file:line``, the source line, a caret line (empty at
+    the end of the input), then the message and the stack."""
     stderr = result.stderr
     if _OUT_OF_MEMORY.search(stderr):
         return Failure("memory")
     if "EFBIG" in stderr:
         return Failure("file-size")
     lines = stderr.splitlines()
-    carets = [i for i, line in enumerate(lines) if _CARET.match(line) and i >= 2]
-    if not carets:
+    headers = [i for i, line in enumerate(lines)
+               if _HEADER.match(line) and not line[:1].isspace() and i + 2 < len(lines)]
+    if not headers:
         return Failure("exit")
-    caret = carets[-1]
-    header = _HEADER.match(lines[caret - 2].strip())
-    in_program = header is not None and header.group("file").endswith(SOURCE_FILE)
-    rest = lines[caret + 1:]
+    at = headers[-1]
+    header = _HEADER.match(lines[at])
+    assert header is not None
+    in_program = header.group("file").endswith(SOURCE_FILE)
+    caret = lines[at + 2] if _CARET.match(lines[at + 2]) else ""
+    rest = lines[at + 3:] if caret or not lines[at + 2].strip() else lines[at + 2:]
     message = next((line.strip() for line in rest if line.strip() and not line.startswith("    at ")
                     and not line.startswith("(Use `node")), None)
     frame_lines = [int(m.group(1)) for line in rest if line.lstrip().startswith("at ") and (m := _FRAME.search(line))]
     if message is not None and message.startswith("SyntaxError") and in_program and not frame_lines:
-        column = len(lines[caret]) - len(lines[caret].lstrip(" \t")) + 1
-        assert header is not None
+        column = len(caret) - len(caret.lstrip(" \t")) + 1 if caret else None
         return Failure("syntax", message.removeprefix("SyntaxError").lstrip(": ") or None,
                        int(header.group("line")), column)
-    line = frame_lines[0] if frame_lines else (int(header.group("line")) if header and in_program else None)
+    line = frame_lines[0] if frame_lines else (int(header.group("line")) if in_program else None)
     return Failure("exception", _message(message), line)
 
 

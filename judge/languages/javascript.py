@@ -400,6 +400,9 @@ def _calls_in(node: Node | None, name: str) -> int:
 
 
 def _ancestors(node: Node, stop: Node) -> Iterator[Node]:
+    """The nodes between ``node`` and ``stop`` (both excluded)."""
+    if node == stop:
+        return
     current = node.parent
     while current is not None and current != stop:
         yield current
@@ -452,6 +455,15 @@ def _describe_error(error: Node) -> str:
 
 
 # --------------------------------------------------------------------------- census
+
+
+# Keyword -> construct, for the parts of a broken program tree-sitter could not make sense of.
+_KEYWORDS: dict[str, tuple[Construct, ...]] = {
+    "for": (Construct.FOR, Construct.LOOP), "while": (Construct.WHILE, Construct.LOOP),
+    "do": (Construct.WHILE, Construct.LOOP), "function": (Construct.FUNCTION,), "return": (Construct.RETURN,),
+    "class": (Construct.CLASS,), "if": (Construct.IF,), "else": (Construct.ELSE,), "try": (Construct.TRY,),
+    "break": (Construct.BREAK,), "continue": (Construct.CONTINUE,), "import": (Construct.IMPORT,),
+}
 
 
 class _Census:
@@ -540,6 +552,8 @@ class _Census:
                       else Construct.LIST)
         elif kind == "call_expression":
             self._call(node, functions)
+        elif node.child_count == 0 and kind in _KEYWORDS and node.parent is not None and node.parent.is_error:
+            self.mark(node, *_KEYWORDS[kind])  # a keyword tree-sitter could not place: the program is broken
         if _reads(node):
             self.mark(node, Construct.INPUT)
         return depth, functions

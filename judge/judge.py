@@ -48,7 +48,6 @@ from sandbox import RunResult, Sandbox
 
 from .languages import LanguageSupport, support
 from .languages.base import InputScan
-from .languages.python import syntax_error_message
 
 # The longest program judged by default; the API passes its own limit (MAX_CODE_CHARS).
 DEFAULT_MAX_CODE_CHARS = 20_000
@@ -56,8 +55,6 @@ MISMATCHES_PER_SIZE = 3
 MAX_OUTPUT_LINES = 500  # of the default-size output kept in a Judgment
 MAX_ERROR_CHARS = 300
 SIZES_TARGET = 4
-LEARNER_FILE = "main.py"
-__all__ = ["InputScan", "syntax_error_message"]
 
 
 # Highest first: when sizes fail differently, the most severe verdict is reported.

@@ -604,16 +604,17 @@ class Sandbox:
                 return
         try:
             backend = await self._new_backend(lane)
+            if backend.isolation.get("user") == "root":
+                # Root could undo every other confinement (mounts, namespaces): never run as root.
+                await backend.aclose()
+                raise SandboxError("sandbox cannot drop root privileges for learner code; refusing to run")
         except (SandboxError, OSError) as exc:
             if lane.name == "python":
                 raise
+            # Another language's failure costs that language only: Python is still judged.
             lane.unavailable = f"its sandbox did not start: {exc}"
             logger.error("sandbox: %s programs cannot run here: %s", lane.name, exc)
             return
-        if backend.isolation.get("user") == "root":
-            # Root could undo every other confinement (mounts, namespaces): never run as root.
-            await backend.aclose()
-            raise SandboxError("sandbox cannot drop root privileges for learner code; refusing to run")
         if backend.isolation.get("user") == "unchanged":
             logger.warning("sandbox runs learner code under the server's own uid (server not root)")
         lane.backend = backend

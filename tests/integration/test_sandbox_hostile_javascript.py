@@ -211,6 +211,23 @@ HOSTILE: dict[str, str] = {
         } catch (e) {}
         check(external.length === 0, 'no network interface: ' + JSON.stringify(external));
     """,
+    "confinement-of-this-process": """
+        // What the kernel says about this very process (hidden under the permission model).
+        let status = null;
+        try { status = fs.readFileSync('/proc/self/status', 'utf8'); } catch (e) {}
+        const field = (name) => ((status.split('\\n').find((l) => l.startsWith(name + ':')) || '').split(':')[1] || '').trim();
+        if (status === null) {
+          check(process.permission !== undefined, '/proc/self/status hidden by the permission model only');
+        } else {
+          check(field('Seccomp') === '2', 'seccomp filter on: ' + field('Seccomp'));
+          check(field('NoNewPrivs') === '1', 'no_new_privs');
+          check(/^0+$/.test(field('CapEff')) && /^0+$/.test(field('CapPrm')) && /^0+$/.test(field('CapBnd')),
+                'no capabilities: ' + field('CapEff') + ' ' + field('CapBnd'));
+          check(!field('Uid').startsWith('0'), 'not root: ' + field('Uid'));
+          // main, V8's delayed-task thread, libuv's one pool thread and its signal watcher
+          check(Number(field('Threads')) <= 4, 'V8 single-threaded: ' + field('Threads') + ' threads');
+        }
+    """,
     "note-for-the-next-learner": """
         for (const path of ['note', '/tmp/note', '/dev/shm/note']) { try { fs.writeFileSync(path, 'secret'); } catch (e) {} }
         check(true, 'wrote notes');

@@ -12,8 +12,8 @@ Node.js runs with V8's settings for a small, single-threaded, bounded process:
 * ``--jitless``: no executable memory at run time (no JIT, no WebAssembly), so V8 fits in the same
   address-space limit as Python (with the JIT, V8 reserves ~700 MB of code range at start-up);
   learners' loops still run ~4x faster than CPython's.
-* ``--single-threaded`` and ``--v8-pool-size=0``, ``UV_THREADPOOL_SIZE=1``: two threads instead
-  of ~10, so the per-uid process limit counts the learner's processes, not V8's helpers.
+* ``--single-threaded`` and ``--v8-pool-size=0``, ``UV_THREADPOOL_SIZE=1``: four or five threads
+  instead of eleven, so the per-uid process limit counts the learner's processes, not V8's helpers.
 * ``--max-old-space-size`` / ``--max-semi-space-size`` under RLIMIT_AS: the JavaScript heap ends
   with V8's own "heap out of memory" before the address space does.
 * ``--no-addons`` (no native modules) and, on Node.js 20 and later, the permission model

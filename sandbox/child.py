@@ -401,9 +401,13 @@ def private_tmp(size_bytes: int, uid: int | None, run_id: int) -> str:
     return workdir
 
 
-def apply_rlimits(limits: dict[str, Any]) -> None:
+def apply_rlimits(limits: dict[str, Any], runtime: dict[str, Any] | None = None) -> None:
+    """The run's limits. A runtime that maps much besides the program's memory (node: its binary,
+    libraries and V8's reservations) gets that on top of the address-space limit, and bounds the
+    program's own memory itself (V8's heap flags)."""
     cpu = cpu_limit_seconds(limits)
-    memory = int(limits["memory_mb"]) * 1024 * 1024
+    extra = int((runtime or {}).get("extra_address_space_mb") or 0)
+    memory = (int(limits["memory_mb"]) + extra) * 1024 * 1024
     table = {
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_AS: memory,
@@ -896,7 +900,7 @@ class Zygote:
             del message
             if argv:
                 write_source(workdir, self.runtime, source)
-            apply_rlimits(limits)
+            apply_rlimits(limits, self.runtime if argv else None)
             drop_privileges(uid, self.pid, self.seccomp)
             if argv:
                 exec_runtime(self.runtime, argv, workdir)  # never returns
@@ -1173,7 +1177,7 @@ def exec_main() -> NoReturn:
         del config
         if argv:
             write_source(workdir, runtime, source)
-        apply_rlimits(limits)
+        apply_rlimits(limits, runtime if argv else None)
         drop_privileges(uid, parent, seccomp)
         if argv:
             exec_runtime(runtime, argv, workdir)  # never returns

@@ -14,8 +14,10 @@ Node.js runs with V8's settings for a small, single-threaded, bounded process:
   learners' loops still run ~4x faster than CPython's.
 * ``--single-threaded`` and ``--v8-pool-size=0``, ``UV_THREADPOOL_SIZE=1``: four or five threads
   instead of eleven, so the per-uid process limit counts the learner's processes, not V8's helpers.
-* ``--max-old-space-size`` / ``--max-semi-space-size`` under RLIMIT_AS: the JavaScript heap ends
-  with V8's own "heap out of memory" before the address space does.
+* ``--max-old-space-size`` / ``--max-semi-space-size`` under RLIMIT_AS: the JavaScript heap
+  (the memory limit less ``NODE_HEAP_RESERVE_MB``) ends with V8's own "heap out of memory", or
+  the address space (the same limit as Python's) first; a node on shared libraries (Debian's)
+  gets ``NODE_SHARED_EXTRA_MB`` more address space for what it maps at start.
 * ``--no-addons`` (no native modules) and, on Node.js 20 and later, the permission model
   (``--experimental-permission``): the file system only inside the run's folder, no child
   processes, no worker threads, no ``process.binding``. Defence in depth: the kernel layers are
@@ -24,6 +26,7 @@ Node.js runs with V8's settings for a small, single-threaded, bounded process:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -32,9 +35,14 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-# The address space V8 needs besides its heap (the 98 MB node binary mapped, libraries, stacks):
-# measured with --jitless at ~115 MB; the old space gets what the limit leaves above this.
-NODE_BASE_MB = 128
+# The memory limit, for JavaScript: RLIMIT_AS as for Python, and V8's old space gets the limit
+# less NODE_HEAP_RESERVE_MB, what node itself maps (its 98 MB binary, libraries, stacks, V8's
+# young generation). A node built on shared libraries (Debian's: libnode, ICU, OpenSSL, V8 10)
+# maps far more at start and gets NODE_SHARED_EXTRA_MB more address space, so that its heap is
+# the same size. (A heap near its limit makes V8 collect over and over, so a memory bomb is
+# stopped by the address space or the heap well inside the CPU limit.)
+NODE_HEAP_RESERVE_MB = 128
+NODE_SHARED_EXTRA_MB = 384
 NODE_MIN_HEAP_MB = 16
 NODE_SEMI_SPACE_MB = 8
 NODE_FLAGS = (
@@ -71,12 +79,13 @@ class Runtime:
     env: dict[str, str] = field(default_factory=dict)
     source_file: str = "main.py"
     permissions: bool = False  # the runtime's own permission model is on (Node.js >= 20)
+    extra_address_space_mb: int = 0  # added to RLIMIT_AS: what the runtime maps besides the program's memory
 
     def argv(self, memory_mb: int) -> list[str] | None:
         """The command a run executes (``{workdir}`` is the run's folder), None for in-place runs."""
         if self.executable is None:
             return None
-        heap = max(NODE_MIN_HEAP_MB, memory_mb - NODE_BASE_MB)
+        heap = max(NODE_MIN_HEAP_MB, memory_mb - NODE_HEAP_RESERVE_MB)
         argv = [self.executable, *NODE_FLAGS, f"--max-old-space-size={heap}",
                 f"--max-semi-space-size={NODE_SEMI_SPACE_MB}"]
         if self.permissions:
@@ -86,7 +95,8 @@ class Runtime:
 
     def wire(self) -> dict[str, Any]:
         return {"name": self.name, "executable": self.executable, "files": [list(f) for f in self.files],
-                "env": dict(self.env), "source_file": self.source_file}
+                "env": dict(self.env), "source_file": self.source_file,
+                "extra_address_space_mb": self.extra_address_space_mb}
 
     def describe(self) -> dict[str, str]:
         """For the readiness report: what runs this language's programs."""
@@ -103,11 +113,21 @@ def python_runtime() -> Runtime:
 
 
 def node_runtime(executable: str | None = None) -> Runtime:
-    """Node.js from ``executable`` or the PATH; RuntimeUnavailable when there is none that works."""
+    """Node.js from ``executable`` or the PATH; RuntimeUnavailable when there is none that works.
+    Inspected once per binary and process (reading a 100 MB binary takes a moment)."""
     found = executable or shutil.which("node") or shutil.which("nodejs")
     if not found:
         raise RuntimeUnavailable("node not found on PATH")
     binary = os.path.realpath(found)
+    try:
+        stat = os.stat(binary)
+    except OSError as exc:
+        raise RuntimeUnavailable(f"{binary}: {exc.strerror}") from exc
+    return _inspect_node(binary, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _inspect_node(binary: str, mtime_ns: int, size: int) -> Runtime:
     try:
         version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
                                  env=NODE_ENV, check=True).stdout.strip()
@@ -119,12 +139,15 @@ def node_runtime(executable: str | None = None) -> Runtime:
     if int(match.group(1)) < 18:
         raise RuntimeUnavailable(f"Node.js {version} is too old (18 or later is needed)")
     files = [(binary, binary), *shared_libraries(binary)]
+    files += externalized_builtins(files)
     env = dict(NODE_ENV)
     extra_dirs = sorted({os.path.dirname(target) for target, _ in files[1:]} - _DEFAULT_LIBRARY_DIRS)
     if extra_dirs:  # found through /etc/ld.so.conf, which the root does not have
         env["LD_LIBRARY_PATH"] = ":".join(extra_dirs)
     return Runtime(name="javascript", version=version, executable=binary, files=tuple(files), env=env,
-                   source_file="main.js", permissions=int(match.group(1)) >= 20)
+                   source_file="main.js", permissions=int(match.group(1)) >= 20,
+                   extra_address_space_mb=NODE_SHARED_EXTRA_MB if any(
+                       os.path.basename(target).startswith("libnode") for target, _ in files) else 0)
 
 
 def program_interpreter(binary: str) -> str | None:
@@ -163,6 +186,30 @@ def shared_libraries(binary: str) -> list[tuple[str, str]]:
             found[match.group(1)] = os.path.realpath(match.group(1))
         elif "not found" in line:
             raise RuntimeUnavailable(f"{binary}: {line.strip()}")
+    return sorted(found.items())
+
+
+_SHARED_BUILTIN = re.compile(rb"NODE_SHARED_BUILTIN_\w+_PATH=(/[\w./@+-]+)")
+
+
+def externalized_builtins(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """JavaScript files a node built with ``--shared-builtin-*-path`` loads at start-up instead of
+    carrying them (Debian's nodejs: acorn, cjs-module-lexer, undici under /usr/share/nodejs). The
+    build records them in the configuration it embeds; without them node aborts at start."""
+    found: dict[str, str] = {}
+    for target, source in files:
+        name = os.path.basename(target)
+        if not (name.startswith("libnode") or name in ("node", "nodejs")):
+            continue
+        with open(source, "rb") as handle:
+            data = handle.read()
+        if data.find(b"NODE_SHARED_BUILTIN_") < 0:  # most builds carry their builtins: done fast
+            continue
+        for match in _SHARED_BUILTIN.finditer(data):
+            path = match.group(1).decode()
+            if not os.path.isfile(path):
+                raise RuntimeUnavailable(f"{path}, which {target} loads at start-up, is missing")
+            found[path] = os.path.realpath(path)
     return sorted(found.items())
 
 

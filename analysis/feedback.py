@@ -12,7 +12,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.domain import AnalysisKind, Verdict
+from core.domain import AnalysisKind, Language, Verdict
+from judge.languages import support
+from judge.languages.base import Idioms
 
 from .program import Construct, census
 
@@ -41,6 +43,12 @@ class Facts:
     complexity_level: str
     reads_input: bool
     sizes_tested: tuple[int, ...] = ()
+    language: Language = Language.PYTHON
+
+    @property
+    def idioms(self) -> Idioms:
+        """How this program's language says things (the hints quote code in it)."""
+        return support(self.language).idioms
 
 
 @dataclass(frozen=True)
@@ -86,38 +94,9 @@ def _count(n: int, word: str) -> str:
 _EXCEPTION = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Interrupt|Exit|Iteration))\b")
 _LINE = re.compile(r"\bline (\d+)\b", re.IGNORECASE)
 
-_EXCEPTION_HINTS: dict[str, str] = {
-    "NameError": "A NameError means a name is used before it is defined or is misspelled: check the spelling "
-    "and that the variable gets a value before this line.",
-    "UnboundLocalError": "An UnboundLocalError means a variable is read before it is given a value inside "
-    "the function: assign it first.",
-    "TypeError": "A TypeError often comes from mixing text and numbers, such as '*' + 3 or range('5'): "
-    "convert with int() or str() where needed.",
-    "ValueError": "A ValueError often comes from int() getting something that is not a whole number: read "
-    "the size with n = int(input()) and nothing else on that line.",
-    "IndexError": "An IndexError means an index went past the end of a list or string: check where the "
-    "index starts and stops.",
-    "ZeroDivisionError": "A ZeroDivisionError means something was divided by zero: check the value of the "
-    "divisor, for example when the size or row is 0.",
-    "EOFError": "An EOFError means the program asked for more input than it was given: the judge gives "
-    "one number, the size, so call input() once.",
-    "RecursionError": "A RecursionError means a function kept calling itself: make sure every call moves "
-    "towards a case that stops.",
-    "AttributeError": "An AttributeError means a value has no such method or field: check the name and "
-    "the type of the value before the dot.",
-    "KeyError": "A KeyError means a dictionary has no such key: check the key or use .get().",
-    "ModuleNotFoundError": "Only the standard library is available, and pattern programs do not need "
-    "imports: remove the import.",
-    "ImportError": "Only the standard library is available, and pattern programs do not need imports: "
-    "remove the import.",
-    "MemoryError": "A MemoryError means the program built something huge: check loops that keep adding "
-    "to a string or list.",
-}
-
-_STRING_TIP = (
-    "String multiplication builds a run of characters in one step: ' ' * (n - i) + '*' * i "
-    "replaces an inner loop that prints one character at a time."
-)
+def _string_tip(idioms: Idioms) -> str:
+    return (f"{idioms.repeat_name} builds a run of characters in one step: {idioms.pad_and_repeat} replaces an "
+            "inner loop that prints one character at a time.")
 
 
 def _exception_name(error: str | None) -> str | None:
@@ -169,19 +148,16 @@ def _describe_mismatch(mismatch: Mismatch) -> str:
     return f"Row {row} at size {size} should be {_quote(expected)} but your program printed {_quote(actual)}."
 
 
-def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
+def _mismatch_hints(mismatches: Sequence[Mismatch], idioms: Idioms) -> list[str]:
     """What the wrong rows have in common, as hints, most telling first."""
     pairs = [(e, a) for _, _, e, a in mismatches if e is not None and a is not None]
     hints: list[str] = []
     if any(a is None for *_, a in mismatches):
-        hints.append(
-            "Some rows are missing: your loop stops too early. range(1, n) stops at n - 1; use "
-            "range(1, n + 1) to include row n."
-        )
+        hints.append(f"Some rows are missing: your loop stops too early. {idioms.short_row_loop}")
     if any(e is None for *_, e, _ in mismatches):
         hints.append(
             "Your program prints more rows than the pattern has: check that the row loop runs exactly n "
-            "times (range(n) or range(1, n + 1))."
+            f"times ({idioms.exact_row_loops})."
         )
     if not pairs:
         return hints
@@ -191,7 +167,7 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
         hints.append(
             f"The characters are right but the rows are not aligned: a row needs {_leading(e)} leading "
             f"space(s) where yours has {_leading(a)}. Print the spaces before the characters, e.g. "
-            "' ' * (n - i) for row i."
+            f"{idioms.spaces_for_row} for row i."
         )
     spacing = [
         (e, a) for e, a in pairs
@@ -202,9 +178,8 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
         inner = " " in e.strip(" ")
         hints.append(
             "The right characters are there but the spaces between them differ. "
-            + ("The pattern puts a space between characters: print '* ' instead of '*', or use ' '.join(...)."
-               if inner else "The pattern has no spaces between characters: use print(..., end='') "
-               "or build the row with '*' * k.")
+            + (f"The pattern puts a space between characters: {idioms.spaced_join}."
+               if inner else f"The pattern has no spaces between characters: {idioms.no_newline}.")
         )
     if any(e.lower() == a.lower() and e != a for e, a in pairs):
         hints.append("Upper and lower case differ: check whether the pattern uses capital letters.")
@@ -215,7 +190,7 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
     if len(lengths) == 1 and (diff := lengths.pop()) in (-1, 1) and not alignment:
         hints.append(
             f"Each wrong row has one character too {'many' if diff > 0 else 'few'}: this is an off-by-one "
-            "mistake. Check the bounds of the inner range (range(i) gives i steps, range(1, i) gives i - 1)."
+            f"mistake. Check the bounds of the inner loop ({idioms.inner_bounds})."
         )
     expected_chars = {c for e, _ in pairs for c in e if not c.isspace()}
     actual_chars = {c for _, a in pairs for c in a if not c.isspace()}
@@ -232,7 +207,7 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
         if len(rows) >= 2 and all(m[3] in expected_rows and m[3] != m[2] for m in rows):
             hints.append(
                 "Your rows are right but in a different order: the pattern may need to count down "
-                "(range(n, 0, -1)) instead of up, or the other way round."
+                f"({idioms.count_down}) instead of up, or the other way round."
             )
             break
     return hints
@@ -240,13 +215,14 @@ def _mismatch_hints(mismatches: Sequence[Mismatch]) -> list[str]:
 
 def _verdict_hints(facts: Facts) -> list[str]:
     verdict = facts.verdict
+    idioms = facts.idioms
     hints: list[str] = []
     if verdict == Verdict.WRONG_OUTPUT:
-        hints += _mismatch_hints(facts.mismatches)
+        hints += _mismatch_hints(facts.mismatches, idioms)
         if not facts.reads_input:
             hints.append(
-                "Your program does not read the size with input(), so it always prints the same size. "
-                "The judge tries several sizes: start with n = int(input())."
+                f"Your program does not read the size with {idioms.read_call}, so it always prints the same "
+                f"size. The judge tries several sizes: start with {idioms.read_size}."
             )
         if not hints:
             hints.append(
@@ -256,8 +232,8 @@ def _verdict_hints(facts: Facts) -> list[str]:
     elif verdict == Verdict.RUNTIME_ERROR:
         name = _exception_name(facts.error)
         line = _line_number(facts.error)
-        if name and name in _EXCEPTION_HINTS:
-            hints.append(_EXCEPTION_HINTS[name])
+        if name and name in idioms.exception_hints:
+            hints.append(idioms.exception_hints[name])
         elif name:
             hints.append(f"Look up what a {name} means and find the value that causes it.")
         if line is not None:
@@ -274,28 +250,28 @@ def _verdict_hints(facts: Facts) -> list[str]:
             hints.append(f"Check the indentation at {where}: the body of a for or if is indented by the same "
                          "4 spaces everywhere, and tabs and spaces are not mixed.")
         else:
-            hints.append(f"Check {where} and the line just before it: a missing ':' after for/if, an "
-                         "unclosed bracket or quote are the usual causes.")
-        hints.append("Python stops at the first syntax error, so fix that one and run again.")
+            hints.append(f"Check {where} and the line just before it: {idioms.syntax_usual_causes} are the "
+                         "usual causes.")
+        hints += idioms.syntax_hints
     elif verdict == Verdict.TIMEOUT:
         hints.append("Look for a while loop whose condition never becomes false, e.g. a counter that is "
                      "never increased.")
-        hints.append("The program gets one number as input; reading input() more than once makes it wait.")
+        hints.append(idioms.timeout_input_hint)
     elif verdict == Verdict.REJECTED:
         error = (facts.error or "").lower()
         if "output limit" in error:
             hints.append("Your program printed far more than the pattern has: check that every loop stops, "
                          "and that the row loop runs n times.")
         elif "memory" in error:
-            hints.append(_EXCEPTION_HINTS["MemoryError"])
+            hints.append(idioms.exception_hints.get(
+                "MemoryError", "The program built something huge and ran out of memory: check loops that keep "
+                "adding to a string or list, and that every loop stops."))
         elif "too long" in error or "nested" in error:
             hints.append("Pattern programs are short: a loop over the rows with one print per row is enough.")
         else:
-            hints.append("Pattern programs only need print, loops and input(): remove imports and file or "
-                         "system access.")
-    if facts.error and "prompt" in facts.error.lower() and "input()" in facts.error:
-        hints.insert(0, "input('Enter n: ') prints its prompt, which the judge sees as output: call input() "
-                        "without a prompt.")
+            hints.append(idioms.rejected_hint)
+    if facts.error and "prompt" in facts.error.lower() and idioms.prompt_call in facts.error:
+        hints.insert(0, idioms.prompt_hint)
     return hints
 
 
@@ -309,11 +285,11 @@ def _complexity_suggestions(facts: Facts) -> list[str]:
         )
     if facts.max_nesting_depth >= 3:
         suggestions.append(
-            f"Your code is nested {facts.max_nesting_depth} levels deep. Building each row with string "
-            "multiplication, e.g. ' ' * (n - i) + '*' * (2 * i - 1), removes the inner loops."
+            f"Your code is nested {facts.max_nesting_depth} levels deep. Building each row with "
+            f"{facts.idioms.repeat_name.lower()}, e.g. {facts.idioms.pyramid_row}, removes the inner loops."
         )
     elif facts.loops >= 2 and facts.max_nesting_depth == 2:
-        suggestions.append(_STRING_TIP)
+        suggestions.append(_string_tip(facts.idioms))
     if facts.conditions >= 4 or facts.cyclomatic >= 10:
         suggestions.append(
             f"{_count(facts.conditions, 'condition')} (cyclomatic complexity {facts.cyclomatic}) make the "
@@ -359,7 +335,7 @@ def suggestions_and_hints(facts: Facts) -> tuple[list[str], list[str]]:
             hints.append("Try your program with n = 1 and with a large n: both ends of the range should "
                          "look right.")
         else:
-            hints.append(_STRING_TIP if facts.loops >= 2 else
+            hints.append(_string_tip(facts.idioms) if facts.loops >= 2 else
                          "Name your loop variables after what they count (row, col) to keep the pattern "
                          "readable.")
     return _unique(suggestions)[:_MAX_ITEMS], _unique(hints)[:_MAX_ITEMS]
@@ -398,7 +374,8 @@ def _verdict_sentences(facts: Facts) -> list[str]:
     if verdict == Verdict.SYNTAX_ERROR:
         line = _line_number(facts.error)
         where = f" at line {line}" if line is not None else ""
-        sentences = [f"Python could not read your program: there is a syntax error{where}, so nothing ran."]
+        sentences = [f"{facts.idioms.name} could not read your program: there is a syntax error{where}, so "
+                     "nothing ran."]
         if facts.error:
             sentences.append(_as_sentence(f"The message was: {error_text(facts.error)}"))
         return sentences
@@ -416,7 +393,7 @@ def _verdict_sentences(facts: Facts) -> list[str]:
 def _structure_sentences(facts: Facts, subject: str = "Your program") -> list[str]:
     if facts.verdict == Verdict.SYNTAX_ERROR:
         return []
-    functions = census(facts.code)
+    functions = census(facts.code, facts.language)
     if facts.loops == 0 and Construct.RECURSION in functions.constructs:
         names = " and ".join(sorted(functions.functions)[:2])
         structure = (f"{subject} has no for or while loop: {names} calls itself, once for each row, "

@@ -24,12 +24,13 @@ from typing import Any, Protocol
 import asyncpg
 
 from catalog import PatternDef
-from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Verdict
+from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Language, Verdict
 from db import attempts, patterns
 from db.analyses import Analysis
 from db.database import Database
 from inference import ModelUnavailable
 from judge.judge import Judge, Judgment, judge_sizes, reads_input
+from judge.languages import support
 from judge.metrics import CodeMetrics, analyze_code
 
 from .events import Event
@@ -111,7 +112,7 @@ def judgment_from_attempt(row: asyncpg.Record) -> dict[str, Any]:
         "error": row["error"],
         "mismatches": list(row["mismatches"]),
         "sizes_tested": list(row["sizes_tested"]),
-        "reads_input": reads_input(row["code"]),
+        "reads_input": reads_input(row["code"], Language(row["language"])),
     }
 
 
@@ -147,31 +148,37 @@ class AnalysisPipeline:
     def generation_on(self) -> bool:
         return self.generator is not None and self.generator.generation_enabled
 
-    def model_key(self, kind: AnalysisKind) -> str:
-        """What an analysis of this kind is produced with, for reuse of identical requests."""
-        if kind is AnalysisKind.COMPLEXITY or self.generator is None or not self.generation_on:
+    def model_key(self, kind: AnalysisKind, language: Language = Language.PYTHON) -> str:
+        """What an analysis of this kind is produced with, for reuse of identical requests. The
+        model writes only for languages its sentence verifier has been measured on."""
+        if (kind is AnalysisKind.COMPLEXITY or self.generator is None or not self.generation_on
+                or not support(language).model_prose):
             return RULE_BASED
         return self.generator.generation_model_id
 
-    def needs_model(self, kind: AnalysisKind) -> bool:
+    def needs_model(self, kind: AnalysisKind, language: Language = Language.PYTHON) -> bool:
         """Whether anything of this kind waits for a model after the grounded part."""
-        return self.model_key(kind) != RULE_BASED
+        return self.model_key(kind, language) != RULE_BASED
 
-    async def judge_code(self, pattern_row: asyncpg.Record, code: str) -> dict[str, Any]:
-        return judgment_summary(await self.judge.judge(patterns.to_pattern_def(pattern_row), code))
+    async def judge_code(
+        self, pattern_row: asyncpg.Record, code: str, language: Language = Language.PYTHON
+    ) -> dict[str, Any]:
+        return judgment_summary(await self.judge.judge(patterns.to_pattern_def(pattern_row), code, language))
 
     async def ground(
-        self, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind, judgment: dict[str, Any] | None
+        self, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind, judgment: dict[str, Any] | None,
+        language: Language = Language.PYTHON,
     ) -> Grounded:
         """The grounded part of an analysis of `code` (judged already, unless kind is COMPLEXITY)."""
         return await self.ground_pattern(patterns.to_pattern_def(pattern_row), list(pattern_row["preview"]), code,
-                                         kind, judgment)
+                                         kind, judgment, language)
 
     async def ground_pattern(
-        self, pattern: PatternDef, preview: list[str], code: str, kind: AnalysisKind, judgment: dict[str, Any] | None
+        self, pattern: PatternDef, preview: list[str], code: str, kind: AnalysisKind, judgment: dict[str, Any] | None,
+        language: Language = Language.PYTHON,
     ) -> Grounded:
         """`ground` for a pattern given by value (the benchmark's way in: no database)."""
-        metrics = await asyncio.to_thread(analyze_code, code)
+        metrics = await asyncio.to_thread(analyze_code, code, language)
         mismatches = judgment["mismatches"] if judgment else []
         facts = Facts(
             pattern_name=pattern.name,
@@ -190,6 +197,7 @@ class AnalysisPipeline:
             complexity_level=metrics.level,
             reads_input=bool(judgment and judgment.get("reads_input")),
             sizes_tested=tuple(judgment.get("sizes_tested") or ()) if judgment else (),
+            language=language,
         )
         explanation = None
         if kind is not AnalysisKind.COMPLEXITY:
@@ -240,10 +248,11 @@ class AnalysisPipeline:
         if judgment is None and kind is not AnalysisKind.COMPLEXITY:
             started = time.perf_counter()
             attempt = await attempts.by_id(self.db, job.attempt_id) if job.attempt_id else None
-            judgment = judgment_from_attempt(attempt) if attempt else await self.judge_code(pattern_row, code)
+            judgment = judgment_from_attempt(attempt) if attempt else await self.judge_code(pattern_row, code,
+                                                                                              job.language)
             timings["execution_ms"] = round((time.perf_counter() - started) * 1000, 1)
         await stage("execution")
-        grounded = await self.ground(pattern_row, code, kind, judgment)
+        grounded = await self.ground(pattern_row, code, kind, judgment, job.language)
         await stage("complexity")
 
         result = dict(grounded.result)
@@ -272,7 +281,7 @@ class AnalysisPipeline:
         grounded text alone and the analysis is rule-based."""
         text = grounded.explanation
         await stage("explanation", text)
-        if self.generator is None or not self.generation_on:
+        if self.generator is None or not self.generation_on or not support(grounded.facts.language).model_prose:
             return Explained(text)
         verifier = SentenceVerifier(grounded.facts)
         splitter = SentenceSplitter()

@@ -96,7 +96,7 @@ def max_new_tokens_for(code: str, ceiling: int) -> int:
 
 def fact_lines(facts: Facts) -> list[str]:
     """The measured facts, one per line, as the prompt states them."""
-    program = census(facts.code)
+    program = census(facts.code, facts.language)
     lines = [f"Pattern: {facts.pattern_name}."]
     if facts.verdict is None:
         lines.append("Result: not run; only the code is looked at.")

@@ -28,9 +28,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core.domain import Verdict
+from judge.languages import support
 
 from .feedback import Facts
-from .program import BUILTIN_NAMES, Construct, ProgramCensus, census
+from .program import Construct, ProgramCensus, census
 
 # --------------------------------------------------------------------------- sentences
 
@@ -238,10 +239,12 @@ class SentenceVerifier:
     program: ProgramCensus = field(init=False)
     _numbers: frozenset[int] = field(init=False)
     _texts: frozenset[str] = field(init=False)
+    _builtins: frozenset[str] = field(init=False)
     _seen: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
-        self.program = census(self.facts.code)
+        self.program = census(self.facts.code, self.facts.language)
+        self._builtins = support(self.facts.language).idioms.builtin_names
         self._numbers = frozenset(_fact_numbers(self.facts, self.program))
         rows = {r.strip() for r in self.facts.expected_preview if r.strip()}
         for _, _, expected, actual in self.facts.mismatches:
@@ -300,7 +303,7 @@ class SentenceVerifier:
         squeezed = _squeeze(quoted)
         if squeezed and squeezed in _squeeze(self.program.source):
             return True
-        return quoted in self._texts or quoted in self.program.names or quoted.rstrip("()") in BUILTIN_NAMES
+        return quoted in self._texts or quoted in self.program.names or quoted.rstrip("()") in self._builtins
 
     def _line_claims(self, text: str) -> str | None:
         """"Line N does X": X must be what line N does, with that line's own names and numbers."""
@@ -440,7 +443,7 @@ class SentenceVerifier:
         return None
 
     def _names(self, text: str) -> str | None:
-        known = self.program.names | BUILTIN_NAMES
+        known = self.program.names | self._builtins
         for name in _CALL.findall(text):
             if name not in known:
                 return f"names {name}(), which is not in the program"

@@ -37,6 +37,15 @@ def models_state(models: dict[str, Any]) -> str:
     return "loaded" if states == {"loaded"} else "on-demand"
 
 
+def judged_languages(sandbox: object) -> list[str]:
+    """The GraphQL `Language` values whose programs this server judges now (e.g. ["PYTHON", "JAVASCRIPT"])."""
+    languages = sandbox.get("languages") if isinstance(sandbox, dict) else None
+    if not isinstance(languages, dict):
+        return []
+    return [name.upper() for name, entry in languages.items()
+            if isinstance(entry, dict) and entry.get("status") in ("complete", "degraded")]
+
+
 def public_readiness(report: dict[str, Any]) -> dict[str, Any]:
     """What anyone may read: states only, no paths, model files, layers or error types."""
     sandbox = report.get("sandbox")
@@ -47,6 +56,7 @@ def public_readiness(report: dict[str, Any]) -> dict[str, Any]:
         "migrations": "pending" if migrations.startswith("pending") else migrations,
         "models": models_state(report.get("models") or {}),
         "sandbox": sandbox.get("status", "unknown") if isinstance(sandbox, dict) else "unknown",
+        "languages": report.get("languages", []),
     }
     if "reason" in report:
         public["reason"] = report["reason"]
@@ -94,6 +104,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except Exception as exc:  # any failure here means "not ready"; say which kind
             report["error"] = type(exc).__name__
         report.update(services.readiness())
+        report["languages"] = judged_languages(report.get("sandbox"))
         # A sandbox that refuses to judge (strict, a layer missing) makes the whole API not ready.
         ready = ready and services.sandbox.ready
         # Nor is a replica whose models are still loading at start (a GGUF conversion takes tens of

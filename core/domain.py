@@ -52,7 +52,10 @@ class AnalysisKind(StrEnum):
 
 
 class Language(StrEnum):
+    """The language a program is written in (judge/languages/ has one module per language)."""
+
     PYTHON = "PYTHON"
+    JAVASCRIPT = "JAVASCRIPT"
 
 
 class Difficulty(StrEnum):

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus
+from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus, Language
 
 from .database import Connection, Database
 from .paging import Keyset, Page, newest_first_sql, page_of
@@ -20,7 +20,7 @@ from .scoped import Queryable
 
 ANALYSIS_COLUMNS = """
     id, learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, result, model_used,
-    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings
+    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings, language
 """
 NEW_JOB_CHANNEL = "analysis_jobs"
 # Payload: the id of a running analysis whose model prose is no longer wanted (superseded).
@@ -57,6 +57,7 @@ class Analysis:
     model_key: str
     job_attempts: int
     timings: dict[str, Any] | None
+    language: Language = Language.PYTHON
 
     @classmethod
     def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> Analysis:
@@ -64,6 +65,7 @@ class Analysis:
         values["kind"] = AnalysisKind(values["kind"])
         values["status"] = AnalysisStatus(values["status"])
         values["ai_confidence"] = float(values["ai_confidence"])
+        values["language"] = Language(values.get("language") or Language.PYTHON)
         return cls(**values)
 
 
@@ -84,6 +86,7 @@ class AnalysisRequest:
     grounded: dict[str, Any] | None = None
     # True when nothing is left for a model to add: the analysis is DONE as it is stored.
     final: bool = False
+    language: Language = Language.PYTHON
 
 
 async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
@@ -91,40 +94,41 @@ async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
     its grounded part, DONE when that is all there is to it, or queued for the model's prose."""
     # Across learners (a SECURITY DEFINER function in sql/008: the caller sees only the result).
     reusable = await conn.fetchrow(
-        "SELECT result, model_used, ai_confidence FROM reusable_analysis($1, $2, $3, $4)",
-        req.pattern_id, req.kind, req.model_key, req.code_sha256,
+        "SELECT result, model_used, ai_confidence FROM reusable_analysis($1, $2, $3, $4, $5)",
+        req.pattern_id, req.kind, req.model_key, req.code_sha256, req.language,
     )
     if reusable is not None:
         row = await conn.fetchrow(
             f"""
             INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, model_key,
-                                  result, model_used, ai_confidence, started_at, completed_at, timings)
-            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $9, $10, now(), now(), '{{"reused": true}}')
+                                  result, model_used, ai_confidence, started_at, completed_at, timings, language)
+            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $9, $10, now(), now(), '{{"reused": true}}', $11)
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            reusable["result"], reusable["model_used"], reusable["ai_confidence"],
+            reusable["result"], reusable["model_used"], reusable["ai_confidence"], req.language,
         )
     elif req.final:
         row = await conn.fetchrow(
             f"""
             INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, model_key,
-                                  result, model_used, started_at, completed_at)
-            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $9, now(), now())
+                                  result, model_used, started_at, completed_at, language)
+            VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, $8, $9, now(), now(), $10)
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            req.grounded, RULE_BASED,  # the grounded part is all there is (or all there is room for)
+            req.grounded, RULE_BASED, req.language,  # the grounded part is all there is (or all there is room for)
         )
     else:
         row = await conn.fetchrow(
             f"""
-            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result,
+                                  language)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            req.grounded,
+            req.grounded, req.language,
         )
         # Delivered at commit: workers in other processes wake up at once.
         await conn.execute(f"NOTIFY {NEW_JOB_CHANNEL}")

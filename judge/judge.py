@@ -1,23 +1,29 @@
 """Judge a learner's pattern program: run it in the sandbox and compare with the reference.
 
+The rules are the same in every language; what is particular to one (its syntax check, how it
+reads input, what its error output means) comes from its module in ``judge/languages/``.
+
 Contract:
 
 * The expected output at size n is the pattern's reference output (``catalog.expected_output``).
-* A program that reads its input (``input()``, ``sys.stdin``, ``open(0)``...) is judged at several
-  sizes (see ``judge_sizes``); one that never reads input is judged at the default size only, so a
-  hard-coded answer for the default size passes. Detection is static (``ast``); in doubt: default.
+* A program that reads its input (``input()``, ``sys.stdin``, ``open(0)``; in JavaScript
+  ``readFileSync(0)``, ``process.stdin``...) is judged at several sizes (see ``judge_sizes``); one
+  that never reads input is judged at the default size only, so a hard-coded answer for the default
+  size passes. Detection is static (``ast``, tree-sitter); in doubt: default.
 * Lines are compared after ``catalog.normalize_output``: trailing whitespace and trailing blank lines
   do not matter, everything else (leading spaces, leading blank lines) does.
 
 Verdicts, checked in this order of severity over all sizes run:
 
-* SYNTAX_ERROR: ``compile()`` fails (in the server: compiling never runs anything).
+* SYNTAX_ERROR: Python's ``compile()`` fails (in the server: compiling never runs anything), or
+  V8 refuses to parse a JavaScript program (it parses the whole script before running any of it;
+  when tree-sitter finds an error, one run at the default size asks V8 first).
 * REJECTED: a resource limit other than time: output too large, memory (MemoryError: with a 256 MB
   address-space limit an allocation failure is the limit, not a bug of the pattern logic), file
   size; or a program too long to accept.
 * TIMEOUT: CPU or wall-clock limit.
-* RUNTIME_ERROR: non-zero exit status or killed by a signal; ``error`` is the exception's last line
-  (plus "(line N)" from the traceback), never a server or sandbox path.
+* RUNTIME_ERROR: non-zero exit status or killed by a signal; ``error`` is the exception's message
+  (plus "(line N)" from the traceback or stack), never a server or sandbox path.
 * WRONG_OUTPUT: ran cleanly at every size but some output differs.
 * PASSED: identical at every size.
 
@@ -28,7 +34,6 @@ position over max(len(expected), len(actual)) per size, capped below 1.0.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import signal
@@ -38,8 +43,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog import PatternDef, expected_output, normalize_output
-from core.domain import Verdict
+from core.domain import Language, Verdict
 from sandbox import RunResult, Sandbox
+
+from .languages import LanguageSupport, support
+from .languages.base import InputScan
 
 # The longest program judged by default; the API passes its own limit (MAX_CODE_CHARS).
 DEFAULT_MAX_CODE_CHARS = 20_000
@@ -47,11 +55,10 @@ MISMATCHES_PER_SIZE = 3
 MAX_OUTPUT_LINES = 500  # of the default-size output kept in a Judgment
 MAX_ERROR_CHARS = 300
 SIZES_TARGET = 4
-LEARNER_FILE = "main.py"
 
 
 # Highest first: when sizes fail differently, the most severe verdict is reported.
-_SEVERITY = (Verdict.REJECTED, Verdict.TIMEOUT, Verdict.RUNTIME_ERROR)
+_SEVERITY = (Verdict.SYNTAX_ERROR, Verdict.REJECTED, Verdict.TIMEOUT, Verdict.RUNTIME_ERROR)
 
 
 @dataclass(frozen=True)
@@ -86,67 +93,30 @@ class _SizeCheck:
 # --------------------------------------------------------------------------- static checks
 
 
-def compile_error(code: str, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> tuple[Verdict, str] | None:
-    """SYNTAX_ERROR / REJECTED found without running anything, or None when the program compiles."""
+def compile_error(
+    code: str, max_chars: int = DEFAULT_MAX_CODE_CHARS, language: Language = Language.PYTHON
+) -> tuple[Verdict, str] | None:
+    """SYNTAX_ERROR / REJECTED found without running anything, or None when nothing is known yet."""
     if len(code) > max_chars:
         return Verdict.REJECTED, f"Program too long: more than {max_chars} characters"
     try:
-        compile(code, LEARNER_FILE, "exec", dont_inherit=True)
-    except SyntaxError as exc:  # IndentationError and TabError included
-        return Verdict.SYNTAX_ERROR, syntax_error_message(exc)
-    except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
-        return Verdict.SYNTAX_ERROR, f"SyntaxError: {exc}"
+        message = support(language).syntax_error(code)
     except (RecursionError, MemoryError, OverflowError):
         return Verdict.REJECTED, "Program too deeply nested to compile"
-    return None
+    return (Verdict.SYNTAX_ERROR, message) if message is not None else None
 
 
-def syntax_error_message(exc: SyntaxError) -> str:
-    """E.g. "SyntaxError on line 3, column 5: invalid syntax" (no file name: it is ours)."""
-    name = type(exc).__name__
-    if exc.lineno is None:
-        return f"{name}: {exc.msg}"
-    where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-    return f"{name} on {where}: {exc.msg}"
-
-
-@dataclass(frozen=True)
-class InputScan:
-    reads: bool = False  # input(), sys.stdin, `from sys import stdin`, open(0), fileinput
-    prompts: bool = False  # input("...") with a prompt, which is printed to stdout
-
-
-def _node_reads(node: ast.AST) -> bool:
-    if isinstance(node, ast.Name):
-        return node.id in ("input", "stdin")  # called, aliased (read = input) or imported stdin
-    if isinstance(node, ast.Attribute):
-        return node.attr in ("stdin", "__stdin__")
-    if isinstance(node, ast.ImportFrom):
-        return node.module == "fileinput" or any(alias.name == "stdin" for alias in node.names)
-    if isinstance(node, ast.Import):
-        return any(alias.name == "fileinput" for alias in node.names)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open" and node.args:
-        first = node.args[0]
-        return isinstance(first, ast.Constant) and first.value in (0, "/dev/stdin")
-    return False
-
-
-def _node_prompts(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "input"
-            and bool(node.args))
-
-
-def scan_input(code: str) -> InputScan:
-    """Static look for reads of standard input (iterative walk: deep programs cannot overflow it)."""
+def scan_input(code: str, language: Language = Language.PYTHON) -> InputScan:
+    """Static look for reads of standard input; in doubt: treated as not reading input, i.e.
+    judged at the default size."""
     try:
-        nodes = list(ast.walk(ast.parse(code)))
+        return support(language).scan_input(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return InputScan()  # in doubt: treated as not reading input, i.e. judged at the default size
-    return InputScan(reads=any(map(_node_reads, nodes)), prompts=any(map(_node_prompts, nodes)))
+        return InputScan()
 
 
-def reads_input(code: str) -> bool:
-    return scan_input(code).reads
+def reads_input(code: str, language: Language = Language.PYTHON) -> bool:
+    return scan_input(code, language).reads
 
 
 def judge_sizes(pattern: PatternDef, reads: bool) -> list[int]:
@@ -178,9 +148,6 @@ def _sensitive_prefixes() -> list[str]:
 _PATH_RE = re.compile(
     r"(?<![\w/.])(?:" + "|".join(re.escape(p) for p in _sensitive_prefixes()) + r")(?![\w.-])(?:/[^\s'\",)]*)?"
 )
-_TB_LINE_RE = re.compile(r'File "' + re.escape(LEARNER_FILE) + r'", line (\d+)')
-
-
 def scrub_paths(text: str) -> str:
     """Replace server, home and temporary paths by "<path>": errors are shown to learners."""
     return _PATH_RE.sub("<path>", text)
@@ -191,39 +158,24 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def _exception_line(stderr: str) -> tuple[str | None, int | None]:
-    """The exception text of the last traceback in ``stderr`` and the learner's line it came from."""
-    marker = stderr.rfind("Traceback (most recent call last):")
-    if marker < 0:
-        return None, None
-    block = stderr[marker:].splitlines()[1:]
-    line_numbers = [int(m.group(1)) for m in map(_TB_LINE_RE.search, block) if m]
-    message = next((line for line in block if line and not line[0].isspace()), None)
-    return message, (line_numbers[-1] if line_numbers else None)
-
-
 def _last_line(text: str) -> str | None:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else None
 
 
-def runtime_error_message(result: RunResult) -> str:
-    if result.signal is not None:
-        try:
-            name = signal.Signals(result.signal).name
-        except ValueError:
-            name = str(result.signal)
-        return f"Program crashed (killed by signal {name})"
-    message, line = _exception_line(result.stderr)
-    if message is None:
-        extra = _last_line(result.stderr)
-        status = f"Program exited with status {result.exit_code}"
-        return _clip(f"{status}: {extra}" if extra else status)
-    return _clip(message) + (f" (line {line})" if line else "")
+def _signal_message(sig: int) -> str:
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = str(sig)
+    return f"Program crashed (killed by signal {name})"
 
 
-def classify_run(result: RunResult, sandbox: Sandbox) -> tuple[Verdict, str] | None:
+def classify_run(
+    result: RunResult, sandbox: Sandbox, language: LanguageSupport | None = None
+) -> tuple[Verdict, str] | None:
     """The verdict a run forces by itself (limits, crashes), or None when it ended normally."""
+    language = language or support(Language.PYTHON)
     limits = sandbox.limits
     if result.output_truncated:
         return Verdict.REJECTED, f"Output limit exceeded: printed more than {limits.max_output_bytes} bytes"
@@ -235,12 +187,19 @@ def classify_run(result: RunResult, sandbox: Sandbox) -> tuple[Verdict, str] | N
                                  "(waiting for more input, or sleeping?)")
     if result.ok:
         return None
-    message, _ = _exception_line(result.stderr)
-    if message is not None and message.startswith("MemoryError"):
-        return Verdict.REJECTED, f"Memory limit exceeded ({limits.memory_mb} MB)"
-    if (message is not None and "[Errno 27]" in message) or result.signal == signal.SIGXFSZ:
-        return Verdict.REJECTED, f"File size limit exceeded ({limits.max_file_bytes} bytes)"
-    return Verdict.RUNTIME_ERROR, runtime_error_message(result)
+    failure = language.failure(result)
+    if failure.kind == "exit" and result.signal == signal.SIGXFSZ:
+        failure = type(failure)("file-size")
+    limits_text = {"memory": f"Memory limit exceeded ({limits.memory_mb} MB)",
+                   "file-size": f"File size limit exceeded ({limits.max_file_bytes} bytes)"}
+    if failure.kind in ("exception", "exit") and result.signal is not None:
+        return Verdict.RUNTIME_ERROR, _signal_message(result.signal)
+    if failure.kind == "exit":
+        extra = _last_line(result.stderr)
+        status = f"Program exited with status {result.exit_code}"
+        return Verdict.RUNTIME_ERROR, _clip(f"{status}: {extra}" if extra else status)
+    verdict, message = language.verdict_of(failure, limits_text)
+    return verdict, _clip(message) if verdict is Verdict.RUNTIME_ERROR else message
 
 
 def compare_rows(size: int, expected: Sequence[str], actual: Sequence[str]) -> _SizeCheck:
@@ -265,18 +224,36 @@ class Judge:
         self.sandbox = sandbox
         self.max_code_chars = max_code_chars
 
-    async def judge(self, pattern: PatternDef, code: str) -> Judgment:
-        """Verdict for ``code`` on ``pattern``. Raises only SandboxError (infrastructure failure)."""
+    async def judge(self, pattern: PatternDef, code: str, language: Language = Language.PYTHON) -> Judgment:
+        """Verdict for ``code`` on ``pattern``. Raises only SandboxError (infrastructure failure;
+        LanguageUnavailable when this server cannot run ``language``)."""
         started = time.monotonic()
+        lang = support(language)
         default_expected = list(expected_output(pattern, pattern.rows))
-        static = compile_error(code, self.max_code_chars)
-        scan = scan_input(code) if len(code) <= self.max_code_chars else InputScan()
+        static = compile_error(code, self.max_code_chars, language)
+        scan = scan_input(code, language) if len(code) <= self.max_code_chars else InputScan()
         if static is not None:
             verdict, error = static
             return Judgment(verdict, 0.0, [], [], default_expected, [], error, _ms(started), scan.reads)
         sizes = judge_sizes(pattern, scan.reads)
-        results = await self.sandbox.run_many(code, [f"{n}\n" for n in sizes])
-        return self._verdict(pattern, sizes, results, scan, default_expected, started)
+        if lang.needs_syntax_probe(code):
+            # The runtime's parser decides: one run, at the default size, before the others.
+            first = await self.sandbox.run(code, f"{pattern.rows}\n", runtime=lang.runtime)
+            refused = self._syntax_refusal(first, lang)
+            if refused is not None:
+                return Judgment(Verdict.SYNTAX_ERROR, 0.0, [], [], default_expected, [], refused, _ms(started),
+                                scan.reads)
+            others = [n for n in sizes if n != pattern.rows]
+            rest = await self.sandbox.run_many(code, [f"{n}\n" for n in others], runtime=lang.runtime)
+            by_size = {pattern.rows: first, **dict(zip(others, rest, strict=True))}
+            results = [by_size[n] for n in sizes]
+        else:
+            results = await self.sandbox.run_many(code, [f"{n}\n" for n in sizes], runtime=lang.runtime)
+        return self._verdict(pattern, sizes, results, scan, default_expected, started, lang)
+
+    def _syntax_refusal(self, result: RunResult, lang: LanguageSupport) -> str | None:
+        forced = classify_run(result, self.sandbox, lang)
+        return forced[1] if forced is not None and forced[0] is Verdict.SYNTAX_ERROR else None
 
     def _verdict(
         self,
@@ -286,19 +263,22 @@ class Judge:
         scan: InputScan,
         default_expected: list[str],
         started: float,
+        lang: LanguageSupport,
     ) -> Judgment:
+        forced = [c for c in (classify_run(r, self.sandbox, lang) for r in results) if c is not None]
+        verdict, error = _worst(forced)
+        if verdict is Verdict.SYNTAX_ERROR:  # the runtime refused to parse it: nothing of it ran
+            return Judgment(verdict, 0.0, [], [], default_expected, [], error, _ms(started), scan.reads)
         outputs = {n: normalize_output(r.stdout) for n, r in zip(sizes, results, strict=True)}
         checks = [compare_rows(n, expected_output(pattern, n), outputs[n]) for n in sizes]
-        forced = [c for c in (classify_run(r, self.sandbox) for r in results) if c is not None]
         mismatches = [m for check in checks for m in check.mismatches]
-        verdict, error = _worst(forced)
         if verdict in (Verdict.REJECTED, Verdict.TIMEOUT):
             score, mismatches = 0.0, []
         else:
             score = _row_score(checks)
             if verdict is None:
                 verdict = Verdict.PASSED if score == 1.0 else Verdict.WRONG_OUTPUT
-                error = None if verdict is Verdict.PASSED else _wrong_output_hint(checks, scan.prompts)
+                error = None if verdict is Verdict.PASSED else _wrong_output_hint(checks, scan.prompts, lang)
             if verdict is not Verdict.PASSED:
                 score = min(score, 0.99)
         assert verdict is not None  # every branch above sets it
@@ -328,14 +308,14 @@ def _row_score(checks: list[_SizeCheck]) -> float:
     return sum(c.right for c in checks) / total if total else 0.0
 
 
-def _wrong_output_hint(checks: list[_SizeCheck], prompts: bool) -> str:
+def _wrong_output_hint(checks: list[_SizeCheck], prompts: bool, lang: LanguageSupport) -> str:
     wrong = [c for c in checks if c.mismatches]
     first = wrong[0]
     message = f"Wrong output for n={first.size}: row {first.mismatches[0].row} differs"
     if len(wrong) > 1:
         message += f" (and at {len(wrong) - 1} other size{'s' if len(wrong) > 2 else ''})"
     if prompts:
-        message += "; note that the prompt given to input() is printed too"
+        message += f"; note that the prompt given to {lang.idioms.prompt_call} is printed too"
     return message
 
 

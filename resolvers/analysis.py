@@ -68,7 +68,8 @@ async def request_analysis(info: Info, input: RequestAnalysisInput) -> Analysis:
     caller.require_user()
     row = await pattern_row_or_404(info, input.pattern_id)
     analysis = await context.components.submissions.request_analysis(
-        caller, context.db, pattern_row=row, code=input.code, kind=input.kind or DomainAnalysisKind.FULL
+        caller, context.db, pattern_row=row, code=input.code, kind=input.kind or DomainAnalysisKind.FULL,
+        language=input.language or DomainLanguage.PYTHON,
     )
     return Analysis.of(analysis)
 

@@ -165,6 +165,7 @@ class RequestAnalysisInput:
     pattern_id: strawberry.ID
     code: str
     kind: AnalysisKind | None = AnalysisKind.FULL
+    language: Language | None = Language.PYTHON
 
 
 @strawberry.input

@@ -4,6 +4,6 @@
 stdlib-only file run as a separate interpreter (the fork server), kept small enough to audit.
 """
 
-from .client import RunResult, Sandbox, SandboxError, SandboxLimits
+from .client import LanguageUnavailable, RunResult, Sandbox, SandboxError, SandboxLimits
 
-__all__ = ["RunResult", "Sandbox", "SandboxError", "SandboxLimits"]
+__all__ = ["LanguageUnavailable", "RunResult", "Sandbox", "SandboxError", "SandboxLimits"]

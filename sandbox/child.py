@@ -181,9 +181,10 @@ def _map_own_ids(uid: int, gid: int) -> None:
             handle.write(text)
 
 
-def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, language: str = "python") -> dict[str, str]:
+def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, runtime: dict[str, Any] | None = None
+                     ) -> dict[str, str]:
     """Move this process into new network, mount and (with ``pid_namespace``) PID namespaces,
-    then into a minimal root; report what worked, layer by layer.
+    then into a minimal root holding ``runtime`` (None: Python); report what worked, layer by layer.
 
     As root: plain unshare. Otherwise a user namespace first (unprivileged user namespaces), which
     grants the capabilities needed for the others inside it only. When the minimal root cannot be
@@ -218,9 +219,9 @@ def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, language: st
             info["pid"] = "namespace"
         except OSError:
             pass
-    keep = RUNTIME_ROOTS[language]()
+    keep, files = runtime_root(runtime)
     try:
-        enter_minimal_root(keep, proc=info["pid"] == "namespace")
+        enter_minimal_root(keep, proc=info["pid"] == "namespace", files=files)
         info["root"] = "minimal"
     except OSError as exc:
         info["root"] = f"host ({os.strerror(exc.errno or 0)})"
@@ -239,6 +240,8 @@ def enter_namespaces(hide_paths: list[str], *, pid_namespace: bool, language: st
 
 # Device nodes a learner program may use; nothing else of /dev exists in its root.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+DEVICE_LINKS = (("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
+                ("/dev/stderr", "/proc/self/fd/2"))
 
 
 def loaded_library_dirs() -> list[str]:
@@ -258,9 +261,17 @@ def python_root() -> list[str]:
     return sorted(set(runtime_dirs()) | set(loaded_library_dirs()))
 
 
-# The folders each language runtime needs in its root, read-only. A new language adds an entry
-# here (its interpreter's installation and libraries); the root never grows for all of them.
+# The folders each in-place runtime needs in its root, read-only. A runtime the fork executes
+# (Node.js) names its files instead (sandbox/runtimes.py): its binary and the libraries it links.
+# Each zygote serves one runtime, so the root never holds another language's.
 RUNTIME_ROOTS = {"python": python_root}
+
+
+def runtime_root(runtime: dict[str, Any] | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """(folders, (path in root, host file) pairs) to bind read-only for ``runtime``."""
+    if runtime is None or not runtime.get("executable"):
+        return RUNTIME_ROOTS[str((runtime or {}).get("name") or "python")](), []
+    return [], [(str(target), str(source)) for target, source in runtime["files"]]
 
 
 def _drop_nested(paths: list[str]) -> list[str]:
@@ -277,10 +288,11 @@ def _bind(source_fd: int, target: str, flags: int) -> None:
     mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
 
 
-def enter_minimal_root(keep: list[str], proc: bool) -> None:
-    """Make an empty tmpfs this process's root, holding only read-only binds of ``keep``, a few
-    device nodes, empty /tmp and /dev/shm (tmpfs per run, see ``private_tmp``) and, with ``proc``,
-    a /proc of this PID namespace where each uid sees only its own processes (hidepid).
+def enter_minimal_root(keep: list[str], proc: bool, files: list[tuple[str, str]] | None = None) -> None:
+    """Make an empty tmpfs this process's root, holding only read-only binds of ``keep`` (folders)
+    and of ``files`` (each host file at its path in the root), a few device nodes, empty /tmp and
+    /dev/shm (tmpfs per run, see ``private_tmp``) and, with ``proc``, a /proc of this PID
+    namespace where each uid sees only its own processes (hidepid).
 
     Needs a private mount namespace. Every step is checked; any failure raises (the caller then
     reports the layer as missing). The host's root is detached: nothing else of it stays reachable.
@@ -289,12 +301,18 @@ def enter_minimal_root(keep: list[str], proc: bool) -> None:
     # Hold every source open first: the new root is mounted over /tmp, which may hide one of them.
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
     dev_fds = {dev: os.open(dev, os.O_PATH) for dev in DEVICES if os.path.exists(dev)}
+    file_fds = {target: os.open(source, os.O_PATH) for target, source in files or []}
     try:
         new_root = "/tmp"
         mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
         for path, fd in fds.items():
             target = new_root + path
             os.makedirs(target, mode=0o755, exist_ok=True)
+            _bind(fd, target, MS_RDONLY | MS_NOSUID | MS_NODEV)
+        for path, fd in file_fds.items():
+            target = new_root + path
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o755))
             _bind(fd, target, MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.makedirs(new_root + "/dev/shm", mode=0o755)
         for dev, fd in dev_fds.items():
@@ -304,13 +322,15 @@ def enter_minimal_root(keep: list[str], proc: bool) -> None:
         for folder, mode in (("/tmp", 0o1777), ("/proc", 0o555), ("/etc", 0o755), ("/.old", 0o700)):
             os.makedirs(new_root + folder, exist_ok=True)
             os.chmod(new_root + folder, mode)
+        for link, target in DEVICE_LINKS:  # /dev/stdin and friends, into this process's own /proc
+            os.symlink(target, new_root + link)
         if proc:
             try:
                 mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
             except OSError:
                 mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
     finally:
-        for fd in (*fds.values(), *dev_fds.values()):
+        for fd in (*fds.values(), *dev_fds.values(), *file_fds.values()):
             os.close(fd)
     os.chdir(new_root)
     try:
@@ -381,9 +401,13 @@ def private_tmp(size_bytes: int, uid: int | None, run_id: int) -> str:
     return workdir
 
 
-def apply_rlimits(limits: dict[str, Any]) -> None:
+def apply_rlimits(limits: dict[str, Any], runtime: dict[str, Any] | None = None) -> None:
+    """The run's limits. A runtime that maps much besides the program's memory (node: its binary,
+    libraries and V8's reservations) gets that on top of the address-space limit, and bounds the
+    program's own memory itself (V8's heap flags)."""
     cpu = cpu_limit_seconds(limits)
-    memory = int(limits["memory_mb"]) * 1024 * 1024
+    extra = int((runtime or {}).get("extra_address_space_mb") or 0)
+    memory = (int(limits["memory_mb"]) + extra) * 1024 * 1024
     table = {
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_AS: memory,
@@ -444,6 +468,51 @@ def reset_signals() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def runtime_reachable(runtime: dict[str, Any] | None) -> None:
+    """Raise unless this uid can start ``runtime`` (run in a probe fork after the uid change)."""
+    if runtime and runtime.get("executable"):
+        if not os.access(str(runtime["executable"]), os.X_OK):
+            raise PermissionError(f"{runtime['executable']} is not executable here")
+        for target, _ in runtime["files"]:
+            os.stat(target)
+        return
+    for path in runtime_dirs():
+        os.listdir(path)  # the stdlib must stay importable for the learner
+
+
+def own_std_streams(uid: int | None) -> None:
+    """Give the run's uid its own standard streams (pipes the zygote made as root), so that
+    /dev/stdin, which reopens fd 0 through /proc, works as it does outside a sandbox."""
+    if uid is not None:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                os.fchown(fd, uid, uid)
+
+
+def write_source(workdir: str, runtime: dict[str, Any] | None, source: str) -> None:
+    """The learner's program as a file of the run's folder, for a runtime that reads it itself.
+    Written before the uid change: owned by root and read-only, the run can read it, not rewrite it."""
+    path = os.path.join(workdir, str((runtime or {}).get("source_file") or "main.js"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    try:
+        os.fchmod(fd, 0o444)  # the run's umask (077) would leave it unreadable to the run's uid
+        data = memoryview(source.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def exec_runtime(runtime: dict[str, Any] | None, argv: list[str], workdir: str) -> NoReturn:
+    """Become the runtime (last step of set-up, under every layer). The set-up pipe (fd 3) is
+    close-on-exec: a successful exec closes it, which tells the zygote that set-up succeeded; a
+    failed one raises, and the caller reports it there."""
+    if not runtime or not runtime.get("executable"):
+        raise ValueError("no executable runtime configured")
+    args = [arg.replace("{workdir}", workdir) for arg in argv]
+    os.execve(str(runtime["executable"]), args, {str(k): str(v) for k, v in runtime["env"].items()})
 
 
 def kill_uid(uid: int) -> None:
@@ -620,6 +689,7 @@ class Zygote:
         self.shared_uid: int | None = None
         self.private_tmp = False
         self.seccomp: bytes | None = None
+        self.runtime: dict[str, Any] | None = None  # None: Python, run in the fork itself
         self.workroot: str | None = None
         self.runs_total = 0
         self.stopping = False
@@ -630,7 +700,9 @@ class Zygote:
     def detect(self, config: dict[str, Any], *, pid_namespace: bool = True) -> dict[str, str]:
         """Enter the namespaces and find out, once, which confinement works here."""
         info = {"method": "zygote"}
-        info.update(enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=pid_namespace))
+        self.runtime = config.get("runtime") or None
+        info.update(enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=pid_namespace,
+                                     runtime=self.runtime))
         self.pid = os.getpid()  # 1 inside a new PID namespace
         self.private_tmp = info["filesystem"] == "private-tmp" and self._probe_private_tmp()
         if not self.private_tmp:
@@ -682,8 +754,7 @@ class Zygote:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
-            for path in runtime_dirs():
-                os.listdir(path)  # the stdlib must stay importable for the learner
+            runtime_reachable(self.runtime)
 
         return self._probe(become)
 
@@ -822,11 +893,17 @@ class Zygote:
                 workdir = private_tmp(4 * int(limits["max_file_bytes"]), uid, int(message["id"]))
             os.chdir(workdir)
             os.umask(0o077)
+            own_std_streams(uid)
             source = str(message["code"])
+            argv = message.get("argv")
             self._forget()
             del message
-            apply_rlimits(limits)
+            if argv:
+                write_source(workdir, self.runtime, source)
+            apply_rlimits(limits, self.runtime if argv else None)
             drop_privileges(uid, self.pid, self.seccomp)
+            if argv:
+                exec_runtime(self.runtime, argv, workdir)  # never returns
             os.close(3)  # the set-up pipe: closing it tells the zygote that set-up succeeded
         except BaseException as exc:
             _report_setup_failure(exc)
@@ -1085,7 +1162,8 @@ def exec_main() -> NoReturn:
         (size,) = HEADER.unpack(_read_exact(0, HEADER.size))
         config = json.loads(_read_exact(0, size))
         source, limits, uid = str(config["code"]), config["limits"], config.get("uid")
-        info = enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=False)
+        runtime, argv = config.get("runtime") or None, config.get("argv")
+        info = enter_namespaces(list(config.get("hide_paths", [])), pid_namespace=False, runtime=runtime)
         seccomp = base64.b64decode(config["seccomp"]) if config.get("seccomp") else None
         if info["filesystem"] == "private-tmp":
             workdir = private_tmp(4 * int(limits["max_file_bytes"]), uid, 0)
@@ -1095,9 +1173,14 @@ def exec_main() -> NoReturn:
         os.umask(0o077)
         parent = os.getppid()
         os.closerange(3, _max_fd())
+        own_std_streams(uid)
         del config
-        apply_rlimits(limits)
+        if argv:
+            write_source(workdir, runtime, source)
+        apply_rlimits(limits, runtime if argv else None)
         drop_privileges(uid, parent, seccomp)
+        if argv:
+            exec_runtime(runtime, argv, workdir)  # never returns
     except BaseException as exc:
         _report_setup_failure(exc)
     run_learner(source)

@@ -39,6 +39,7 @@ from typing import Any, Literal, Protocol
 from core.errors import DependencyUnavailable
 
 from . import child as zyg
+from .runtimes import RUNTIMES, Runtime, RuntimeUnavailable
 from .seccomp import learner_filter
 
 logger = logging.getLogger(__name__)
@@ -205,9 +206,10 @@ async def _stop_and_tail(proc: asyncio.subprocess.Process) -> str:
 class _ZygoteBackend:
     """Client of one zygote process: framed JSON over its stdin/stdout, replies matched by id."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, isolation: dict[str, str]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, isolation: dict[str, str], runtime: Runtime) -> None:
         self.proc = proc
         self.isolation = isolation
+        self.runtime = runtime
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._write_lock = asyncio.Lock()
@@ -217,8 +219,9 @@ class _ZygoteBackend:
         self._logger = asyncio.create_task(self._log_stderr(), name="sandbox-zygote-stderr")
 
     @classmethod
-    async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> _ZygoteBackend:
-        init = _init_config(hide_paths, uid_base, uid_slots)
+    async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int, runtime: Runtime
+                    ) -> _ZygoteBackend:
+        init = _init_config(hide_paths, uid_base, uid_slots, runtime)
         proc = await _spawn_helper(
             "zygote", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd="/",
@@ -233,7 +236,7 @@ class _ZygoteBackend:
         if hello.get("op") != "hello":
             raise SandboxError(f"unexpected zygote greeting: {hello!r}; {await _stop_and_tail(proc)}")
         isolation = {str(k): str(v) for k, v in hello["isolation"].items()}
-        return cls(proc, isolation)
+        return cls(proc, isolation, runtime)
 
     @property
     def alive(self) -> bool:
@@ -289,7 +292,8 @@ class _ZygoteBackend:
             self._pending.pop(request_id, None)
 
     async def run(self, code: str, stdin: str, limits: SandboxLimits) -> RunResult:
-        message = {"op": "run", "code": code, "stdin": stdin, "limits": _limits_wire(limits)}
+        message = {"op": "run", "code": code, "stdin": stdin, "limits": _limits_wire(limits),
+                   "argv": self.runtime.argv(limits.memory_mb)}
         reply = await self._request(message, limits.wall_seconds + REPLY_GRACE)
         if reply.get("op") == "error":
             raise SandboxError(str(reply.get("message")))
@@ -322,22 +326,24 @@ class _ZygoteBackend:
 class _SpawnBackend:
     """A fresh interpreter per run, supervised from here; same confinement as the zygote's children."""
 
-    def __init__(self, isolation: dict[str, str], config: dict[str, Any], uids: list[int]) -> None:
+    def __init__(self, isolation: dict[str, str], config: dict[str, Any], uids: list[int], runtime: Runtime) -> None:
         self.isolation = isolation
         self._config = config
+        self._runtime = runtime
         self._free_uids = list(uids)
         self._shared_uid = 65534 if isolation.get("user") == "nobody" else None
         self._runs_total = 0
         self._active = 0
 
     @classmethod
-    async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> _SpawnBackend:
-        config = _init_config(hide_paths, uid_base, uid_slots)
+    async def start(cls, hide_paths: Sequence[str], uid_base: int, uid_slots: int, runtime: Runtime
+                    ) -> _SpawnBackend:
+        config = _init_config(hide_paths, uid_base, uid_slots, runtime)
         isolation = await cls._probe(config)
         uids = [uid_base + i for i in range(uid_slots)] if isolation.get("user") == "per-run-uid" else []
         if uids:
             await asyncio.to_thread(zyg.kill_uids_via_proc, set(uids))
-        return cls(isolation, config, uids)
+        return cls(isolation, config, uids, runtime)
 
     @staticmethod
     async def _probe(config: dict[str, Any]) -> dict[str, str]:
@@ -363,7 +369,8 @@ class _SpawnBackend:
         self._runs_total += 1
         try:
             config = {"code": code, "limits": _limits_wire(limits), "uid": uid, "workdir": workdir,
-                      "hide_paths": self._config["hide_paths"], "seccomp": self._config["seccomp"]}
+                      "hide_paths": self._config["hide_paths"], "seccomp": self._config["seccomp"],
+                      "runtime": self._config["runtime"], "argv": self._runtime.argv(limits.memory_mb)}
             return await self._supervise(_frame(config) + stdin.encode("utf-8"), limits, workdir)
         finally:
             self._active -= 1
@@ -467,7 +474,7 @@ def _spawn_result(
     )
 
 
-def _init_config(hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> dict[str, Any]:
+def _init_config(hide_paths: Sequence[str], uid_base: int, uid_slots: int, runtime: Runtime) -> dict[str, Any]:
     program = learner_filter()
     return {
         "op": "init",
@@ -475,6 +482,7 @@ def _init_config(hide_paths: Sequence[str], uid_base: int, uid_slots: int) -> di
         "uid_base": uid_base,
         "uid_slots": uid_slots,
         "seccomp": base64.b64encode(program).decode() if program else None,
+        "runtime": runtime.wire(),
     }
 
 
@@ -507,13 +515,40 @@ def _sanitize_hide_paths(paths: Iterable[str]) -> list[str]:
 
 def _default_uid_base() -> int:
     # Disjoint uid ranges per Sandbox (and, very likely, per server process): one run's clean-up
-    # kills everything of its uid, so two sandboxes must never share one.
-    slot = (os.getpid() * 16 + next(_instances)) % 500_000
-    return 1_000_000 + slot * 64
+    # kills everything of its uid, so two sandboxes must never share one. Each runtime's zygote
+    # takes its own part of the range.
+    slot = (os.getpid() * 16 + next(_instances)) % 250_000
+    return 1_000_000 + slot * UID_RANGE
+
+
+# uids reserved per Sandbox, shared by its runtimes (uid_slots each).
+UID_RANGE = 128
+DEFAULT_RUNTIMES = ("python", "javascript")
+
+
+class _Lane:
+    """One runtime's zygote (or spawn backend) and what it achieved."""
+
+    def __init__(self, name: str, uid_base: int) -> None:
+        self.name = name
+        self.uid_base = uid_base
+        self.runtime: Runtime | None = None
+        self.unavailable: str | None = None  # why this runtime is not offered here
+        self.backend: _Backend | None = None
+        self.missing: list[str] = []
+        self.restarts = 0
+        self.mode: Mode = "auto"
+
+
+class LanguageUnavailable(SandboxError):
+    """The runtime of this language is not installed (or not started) on this server."""
 
 
 class Sandbox:
-    """Runs learner code in confined processes, at most ``workers`` at a time."""
+    """Runs learner code in confined processes, at most ``workers`` at a time, under one of
+    ``runtimes`` ("python", "javascript"): one zygote per runtime, each in a root holding only
+    its own runtime. Python is required; another runtime missing on this machine is reported
+    (``report()["languages"]``) and its runs refused with LanguageUnavailable."""
 
     def __init__(
         self,
@@ -524,81 +559,115 @@ class Sandbox:
         require: Requirement = "degraded",
         hide_paths: Sequence[str] | None = None,
         uid_base: int | None = None,
+        runtimes: Sequence[str] = DEFAULT_RUNTIMES,
+        runtime_overrides: dict[str, Runtime] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        if "python" not in runtimes or any(name not in RUNTIMES for name in runtimes):
+            raise ValueError(f"runtimes must include python and be among {sorted(RUNTIMES)}")
         self.limits = limits
         self.workers = workers
         self._mode = mode
         self.require = require
-        self.missing: list[str] = []
         self._hide_paths = _sanitize_hide_paths(hide_paths) if hide_paths is not None else default_hide_paths()
         self._uid_base = uid_base if uid_base is not None else _default_uid_base()
         self._uid_slots = max(4, workers * 2)
+        if self._uid_slots * len(runtimes) > UID_RANGE:
+            raise ValueError(f"too many workers for the uid range: {workers} x {len(runtimes)} runtimes")
+        self._lanes = {name: _Lane(name, self._uid_base + i * self._uid_slots) for i, name in enumerate(runtimes)}
+        self._overrides = dict(runtime_overrides or {})
         self._semaphore = asyncio.Semaphore(workers)
-        self._backend: _Backend | None = None
         self._start_lock = asyncio.Lock()
+        self._started = False
         self._closed = False
-        self.restarts = 0
 
     # ---- lifecycle
 
     async def start(self) -> None:
-        """Start the zygote (or probe the spawn path) and detect the isolation, once."""
+        """Start one zygote per runtime found here (or probe the spawn path), once."""
         async with self._start_lock:
-            if self._backend is None:
-                backend = await self._new_backend()
-                if backend.isolation.get("user") == "root":
-                    # Root could undo every other confinement (mounts, namespaces): never run as root.
-                    await backend.aclose()
-                    raise SandboxError("sandbox cannot drop root privileges for learner code; refusing to run")
-                if backend.isolation.get("user") == "unchanged":
-                    logger.warning("sandbox runs learner code under the server's own uid (server not root)")
-                self._backend = backend
-                self.missing = missing_layers(backend.isolation)
-                if not self.missing:
-                    logger.info("sandbox ready, every layer in place: %s", backend.isolation)
-                elif self.require == "strict":
-                    logger.error("sandbox refuses to judge (SANDBOX_REQUIRE=strict); missing layers: %s",
-                                 "; ".join(self.missing))
-                else:
-                    logger.warning("sandbox runs DEGRADED (SANDBOX_REQUIRE=degraded); missing layers: %s",
-                                   "; ".join(self.missing))
+            for lane in self._lanes.values():
+                if lane.backend is None and lane.unavailable is None:
+                    await self._start_lane(lane)
+            self._started = True
 
-    async def _new_backend(self) -> _Backend:
-        args = (self._hide_paths, self._uid_base, self._uid_slots)
-        if self._mode in ("auto", "zygote"):
+    async def _start_lane(self, lane: _Lane) -> None:
+        if lane.runtime is None:
+            try:
+                lane.runtime = self._overrides.get(lane.name) or await asyncio.to_thread(RUNTIMES[lane.name])
+            except RuntimeUnavailable as exc:
+                if lane.name == "python":
+                    raise SandboxError(f"python runtime unavailable: {exc}") from exc
+                lane.unavailable = str(exc)
+                logger.warning("sandbox: %s programs cannot run here: %s", lane.name, exc)
+                return
+        try:
+            backend = await self._new_backend(lane)
+            if backend.isolation.get("user") == "root":
+                # Root could undo every other confinement (mounts, namespaces): never run as root.
+                await backend.aclose()
+                raise SandboxError("sandbox cannot drop root privileges for learner code; refusing to run")
+        except (SandboxError, OSError) as exc:
+            if lane.name == "python":
+                raise
+            # Another language's failure costs that language only: Python is still judged.
+            lane.unavailable = f"its sandbox did not start: {exc}"
+            logger.error("sandbox: %s programs cannot run here: %s", lane.name, exc)
+            return
+        if backend.isolation.get("user") == "unchanged":
+            logger.warning("sandbox runs learner code under the server's own uid (server not root)")
+        lane.backend = backend
+        lane.missing = missing_layers(backend.isolation)
+        if not lane.missing:
+            logger.info("sandbox (%s) ready, every layer in place: %s", lane.name, backend.isolation)
+        elif self.require == "strict":
+            logger.error("sandbox (%s) refuses to judge (SANDBOX_REQUIRE=strict); missing layers: %s",
+                         lane.name, "; ".join(lane.missing))
+        else:
+            logger.warning("sandbox (%s) runs DEGRADED (SANDBOX_REQUIRE=degraded); missing layers: %s",
+                           lane.name, "; ".join(lane.missing))
+
+    async def _new_backend(self, lane: _Lane) -> _Backend:
+        assert lane.runtime is not None
+        args = (self._hide_paths, lane.uid_base, self._uid_slots, lane.runtime)
+        mode = lane.mode if lane.mode != "auto" else self._mode
+        if mode in ("auto", "zygote"):
             try:
                 return await _ZygoteBackend.start(*args)
             except (SandboxError, OSError) as exc:
-                if self._mode == "zygote":
+                if mode == "zygote":
                     raise
-                logger.warning("sandbox zygote unavailable, falling back to one process per run: %s", exc)
-                self._mode = "spawn"
+                logger.warning("sandbox zygote (%s) unavailable, falling back to one process per run: %s",
+                               lane.name, exc)
+                lane.mode = "spawn"
         return await _SpawnBackend.start(*args)
 
-    async def _backend_for_run(self) -> _Backend:
+    async def _backend_for_run(self, lane: _Lane) -> _Backend:
         if self._closed:
             raise SandboxError("sandbox is closed")
-        backend = self._backend
+        backend = lane.backend
         if isinstance(backend, _ZygoteBackend) and not backend.alive:
             async with self._start_lock:
-                if self._backend is backend:  # first one here restarts it
-                    logger.warning("sandbox zygote died; restarting it")
+                if lane.backend is backend:  # first one here restarts it
+                    logger.warning("sandbox zygote (%s) died; restarting it", lane.name)
                     await backend.aclose()
-                    self._backend = None
-                    self.restarts += 1
-        if self._backend is None:
+                    lane.backend = None
+                    lane.restarts += 1
+        if lane.backend is None:
             await self.start()
-        assert self._backend is not None
-        return self._backend
+        if lane.unavailable is not None:
+            raise LanguageUnavailable(f"{lane.name} programs cannot run on this server: {lane.unavailable}")
+        assert lane.backend is not None
+        return lane.backend
 
     async def aclose(self) -> None:
         self._closed = True
         async with self._start_lock:
-            if self._backend is not None:
-                await self._backend.aclose()
-                self._backend = None
+            for lane in self._lanes.values():
+                if lane.backend is not None:
+                    await lane.backend.aclose()
+                    lane.backend = None
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -609,56 +678,113 @@ class Sandbox:
 
     # ---- runs
 
-    async def run(self, code: str, stdin: str = "", limits: SandboxLimits | None = None) -> RunResult:
+    def _lane(self, runtime: str) -> _Lane:
+        try:
+            return self._lanes[runtime]
+        except KeyError:
+            raise LanguageUnavailable(f"{runtime} programs cannot run on this server: not configured") from None
+
+    async def run(
+        self, code: str, stdin: str = "", limits: SandboxLimits | None = None, *, runtime: str = "python"
+    ) -> RunResult:
         """Run ``code`` with ``stdin``; learner failures are in the result, SandboxError is ours."""
         limits = limits or self.limits
+        lane = self._lane(runtime)
         async with self._semaphore:
-            backend = await self._backend_for_run()
-            if self.missing and self.require == "strict":
-                raise SandboxError(f"sandbox isolation incomplete, refusing to run: {'; '.join(self.missing)}")
+            backend = await self._backend_for_run(lane)
+            if lane.missing and self.require == "strict":
+                raise SandboxError(f"sandbox isolation incomplete, refusing to run: {'; '.join(lane.missing)}")
             try:
                 return await backend.run(code, stdin, limits)
             except _ZygoteDied:
                 # Lost with the zygote (killed from outside, crashed): one retry on a fresh one.
-                backend = await self._backend_for_run()
+                backend = await self._backend_for_run(lane)
                 return await backend.run(code, stdin, limits)
 
     async def run_many(
-        self, code: str, stdins: list[str], limits: SandboxLimits | None = None
+        self, code: str, stdins: list[str], limits: SandboxLimits | None = None, *, runtime: str = "python"
     ) -> list[RunResult]:
         """The same program on several inputs, concurrently (bounded by ``workers``); results in order."""
-        return list(await asyncio.gather(*(self.run(code, s, limits) for s in stdins)))
+        return list(await asyncio.gather(*(self.run(code, s, limits, runtime=runtime) for s in stdins)))
 
     # ---- introspection
 
     @property
+    def missing(self) -> list[str]:
+        """The confinement layers the Python zygote lacks (the one every server needs)."""
+        return self._lanes["python"].missing
+
+    @missing.setter
+    def missing(self, value: list[str]) -> None:
+        self._lanes["python"].missing = list(value)
+
+    @property
+    def restarts(self) -> int:
+        return sum(lane.restarts for lane in self._lanes.values())
+
+    def isolation_of(self, runtime: str = "python") -> dict[str, str]:
+        backend = self._lane(runtime).backend
+        if backend is None:
+            return {"method": "not-started", "network": "unknown"}
+        return dict(backend.isolation)
+
+    @property
     def isolation(self) -> dict[str, str]:
         """What confinement is in effect, e.g. {"method": "zygote", "network": "namespace", ...}."""
-        if self._backend is None:
-            return {"method": "not-started", "network": "unknown"}
-        return dict(self._backend.isolation)
+        return self.isolation_of("python")
+
+    def available(self, runtime: str) -> bool:
+        """Whether programs of ``runtime`` are judged here now (started, found, not refusing)."""
+        lane = self._lanes.get(runtime)
+        return (lane is not None and lane.backend is not None
+                and not (lane.missing and self.require == "strict"))
 
     @property
     def ready(self) -> bool:
-        """False while it would refuse to run learner code (not started, or strict and incomplete)."""
-        return self._backend is not None and not (self.missing and self.require == "strict")
+        """False while it would refuse to run Python code (not started, or strict and incomplete)."""
+        return self.available("python")
+
+    def _status(self, lane: _Lane) -> str:
+        if lane.unavailable is not None:
+            return "unavailable"
+        if lane.backend is None:
+            return "not-started"
+        return "complete" if not lane.missing else ("refusing" if self.require == "strict" else "degraded")
+
+    def languages(self) -> dict[str, dict[str, object]]:
+        """Per runtime: its status, version and executable, or why it is unavailable."""
+        report: dict[str, dict[str, object]] = {}
+        for name, lane in self._lanes.items():
+            entry: dict[str, object] = {"status": self._status(lane)}
+            if lane.runtime is not None:
+                entry.update(lane.runtime.describe())
+            if lane.unavailable is not None:
+                entry["reason"] = lane.unavailable
+            if lane.missing:
+                entry["missing"] = list(lane.missing)
+            report[name] = entry
+        return report
 
     def report(self) -> dict[str, object]:
-        """For /readyz: the isolation, the missing layers and whether learner code is judged."""
-        status = "not-started" if self._backend is None else (
-            "complete" if not self.missing else ("refusing" if self.require == "strict" else "degraded"))
-        return {**self.isolation, "status": status, "missing": list(self.missing), "require": self.require}
+        """For /readyz: the isolation, the missing layers, whether learner code is judged, and
+        the languages it is judged in."""
+        python = self._lanes["python"]
+        return {**self.isolation, "status": self._status(python), "missing": list(python.missing),
+                "require": self.require, "languages": self.languages()}
 
     @property
     def mode(self) -> str:
         return self.isolation.get("method", "not-started")
 
-    @property
-    def zygote_pid(self) -> int | None:
-        backend = self._backend
+    def zygote_pid_of(self, runtime: str) -> int | None:
+        backend = self._lane(runtime).backend
         return backend.proc.pid if isinstance(backend, _ZygoteBackend) and backend.alive else None
 
-    async def stats(self) -> dict[str, int]:
+    @property
+    def zygote_pid(self) -> int | None:
+        return self.zygote_pid_of("python")
+
+    async def stats(self, runtime: str = "python") -> dict[str, int]:
         """Runs in flight, leftover work directories (should be 0 when idle), runs so far."""
-        backend = await self._backend_for_run()
+        backend = await self._backend_for_run(self._lane(runtime))
         return await backend.stats()

@@ -25,6 +25,9 @@ from db.database import Connection, Database
 from db.patterns import to_pattern_def
 from db.progress import ProgressWrite
 from db.scoped import ScopedDatabase
+from judge.judge import Judgment
+from judge.languages import support
+from sandbox import LanguageUnavailable
 
 # The caller's view of the database (row level security), or the server's own in tools and tests.
 CallerDatabase = ScopedDatabase | Database
@@ -92,10 +95,11 @@ class Submissions:
         progress and its counters, and queue the analysis in one transaction."""
         learner_id = caller.require_user()
         code = self.check_code(code)
-        judgment = await self.judge.judge(to_pattern_def(pattern_row), code)
+        judgment = await self._judge(pattern_row, code, language)
         digest = code_digest(code)
         passed = judgment.verdict is Verdict.PASSED
-        grounded = await self.pipeline.ground(pattern_row, code, AnalysisKind.FULL, judgment_summary(judgment))
+        grounded = await self.pipeline.ground(pattern_row, code, AnalysisKind.FULL, judgment_summary(judgment),
+                                              language)
         queue_full = await self.queue_is_full()
         async with db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
@@ -133,27 +137,37 @@ class Submissions:
             )
             analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], AnalysisKind.FULL, code,
                                                      digest, grounded.result, attempt_id=attempt["id"],
-                                                     grounded_only=queue_full)
+                                                     grounded_only=queue_full, language=language)
         await self._after_commit(analysis, superseded)
         return Submission(attempt=attempt, progress=progress_row, analysis=analysis)
 
     async def request_analysis(
-        self, caller: Caller, db: CallerDatabase, *, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind
+        self, caller: Caller, db: CallerDatabase, *, pattern_row: asyncpg.Record, code: str, kind: AnalysisKind,
+        language: Language = Language.PYTHON,
     ) -> Analysis:
         """Judged here (milliseconds, in the sandbox) unless only the complexity is asked for."""
         learner_id = caller.require_user()
         code = self.check_code(code)
-        if self.pipeline.needs_model(kind) and await self.queue_is_full():
+        if self.pipeline.needs_model(kind, language) and await self.queue_is_full():
             raise ServiceUnavailable("Too many analyses are waiting; try again in a minute.",
                                      retryAfter=QUEUE_FULL_RETRY_SECONDS)
-        judgment = None if kind is AnalysisKind.COMPLEXITY else await self.pipeline.judge_code(pattern_row, code)
-        grounded = await self.pipeline.ground(pattern_row, code, kind, judgment)
+        judgment = None
+        if kind is not AnalysisKind.COMPLEXITY:
+            judgment = judgment_summary(await self._judge(pattern_row, code, language))
+        grounded = await self.pipeline.ground(pattern_row, code, kind, judgment, language)
         async with db.transaction() as conn:
             await learners.ensure(conn, learner_id, caller.display_name)
             analysis, superseded = await self._queue(conn, learner_id, pattern_row["id"], kind, code,
-                                                     code_digest(code), grounded.result)
+                                                     code_digest(code), grounded.result, language=language)
         await self._after_commit(analysis, superseded)
         return analysis
+
+    async def _judge(self, pattern_row: asyncpg.Record, code: str, language: Language) -> Judgment:
+        try:
+            return await self.judge.judge(to_pattern_def(pattern_row), code, language)
+        except LanguageUnavailable as exc:
+            raise ServiceUnavailable(f"{support(language).idioms.name} programs cannot be judged on this server now.",
+                                     language=language.value) from exc
 
     async def queue_is_full(self) -> bool:
         return await analyses.queued_count(self.server_db, limit=self.max_queued) >= self.max_queued
@@ -176,6 +190,7 @@ class Submissions:
         *,
         attempt_id: int | None = None,
         grounded_only: bool = False,
+        language: Language = Language.PYTHON,
     ) -> tuple[Analysis, analyses.Superseded]:
         """An analysis in the caller's transaction: reused when identical; else stored with its
         grounded part, DONE at once when no model adds to it (or `grounded_only`), queued otherwise."""
@@ -185,10 +200,11 @@ class Submissions:
             kind=kind,
             code=code,
             code_sha256=digest,
-            model_key=self.pipeline.model_key(kind),
+            model_key=self.pipeline.model_key(kind, language),
             attempt_id=attempt_id,
             grounded=grounded,
-            final=grounded_only or not self.pipeline.needs_model(kind),
+            final=grounded_only or not self.pipeline.needs_model(kind, language),
+            language=language,
         )
         analysis = await analyses.create(conn, request)
         return analysis, await analyses.supersede(conn, analysis)

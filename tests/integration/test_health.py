@@ -15,7 +15,7 @@ from app.services import Services
 from resolvers.errors import with_code
 
 OPERATOR_TOKEN = "operator-token-for-readyz-0123456789"
-PUBLIC_KEYS = {"status", "database", "migrations", "models", "sandbox"}
+PUBLIC_KEYS = {"status", "database", "migrations", "models", "sandbox", "languages"}
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -40,7 +40,7 @@ async def test_healthz_and_readyz_tell_anyone_states_only(client) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "database": "ok", "migrations": "applied", "models": "disabled",
-                            "sandbox": "complete"}
+                            "sandbox": "complete", "languages": ["PYTHON", "JAVASCRIPT"]}
     # No paths (site-packages, model folders, the sandbox's root), no layers, no workers.
     assert "/" not in ready.text and "site-packages" not in ready.text
 
@@ -57,6 +57,12 @@ async def test_readyz_details_with_the_setting(app_client: AppClient) -> None:
         "minimal", "namespace", "namespace", "filter")
     assert body["models"]["preload"] == "off" and body["models"]["embedding"]["state"] == "disabled"
     assert {"analysis", "events"} <= body.keys()
+    # Each language's runtime, confined in a zygote of its own with every layer.
+    languages = sandbox["languages"]
+    assert languages["python"]["status"] == "complete" and languages["python"]["version"].startswith("3.")
+    assert languages["javascript"]["status"] == "complete", languages
+    assert languages["javascript"]["version"].startswith("v") and languages["javascript"]["runtime"].endswith("node")
+    assert body["languages"] == ["PYTHON", "JAVASCRIPT"]
 
 
 async def test_readyz_details_with_the_operator_token_only(app_client: AppClient) -> None:
@@ -77,7 +83,7 @@ async def test_readyz_is_503_when_the_database_is_gone(client, app_client: AppCl
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "database": "unreachable", "migrations": "unknown",
-                            "models": "disabled", "sandbox": "complete"}
+                            "models": "disabled", "sandbox": "complete", "languages": ["PYTHON", "JAVASCRIPT"]}
     async with app_client(readyz_details=True) as details:
         body = (await details.get("/readyz")).json()
     assert body["status"] == "unavailable" and body["error"]  # the exception's type only, for operators

@@ -190,14 +190,18 @@ async def test_anonymous_reads_the_catalog_and_nothing_private(services, alice_w
 async def test_the_shared_analysis_cache_returns_results_only(services, alice_work) -> None:
     """Identical code reuses a finished analysis across learners without showing whose it was."""
     async with as_learner(services, str(uuid.uuid4())).transaction() as conn:
-        statement = await conn.prepare("SELECT * FROM reusable_analysis($1, $2, $3, $4)")
+        statement = await conn.prepare("SELECT * FROM reusable_analysis($1, $2, $3, $4, $5)")
         done = await services.db.fetchrow(
-            "SELECT kind, model_key, code_sha256 FROM analyses WHERE learner_id = $1 AND status = 'DONE' LIMIT 1",
-            alice_work["id"])
-        rows = await statement.fetch(alice_work["pattern"], done["kind"], done["model_key"], done["code_sha256"])
+            "SELECT kind, model_key, code_sha256, language FROM analyses WHERE learner_id = $1 AND status = 'DONE' "
+            "LIMIT 1", alice_work["id"])
+        rows = await statement.fetch(alice_work["pattern"], done["kind"], done["model_key"], done["code_sha256"],
+                                     done["language"])
+        other_language = await statement.fetch(alice_work["pattern"], done["kind"], done["model_key"],
+                                               done["code_sha256"], "JAVASCRIPT")
         columns = [a.name for a in statement.get_attributes()]
     assert columns == ["result", "model_used", "ai_confidence"]
     assert len(rows) == 1 and rows[0]["result"]  # Alice's result, readable by anyone with the same code
+    assert done["language"] == "PYTHON" and other_language == []  # ...in the same language only
 
 
 def test_claims_are_quoted_as_data() -> None:

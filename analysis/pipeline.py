@@ -163,6 +163,7 @@ class AnalysisPipeline:
     async def judge_code(
         self, pattern_row: asyncpg.Record, code: str, language: Language = Language.PYTHON
     ) -> dict[str, Any]:
+        """`pattern_row` as `patterns.with_references` reads it (the judge needs the reference)."""
         return judgment_summary(await self.judge.judge(patterns.to_pattern_def(pattern_row), code, language))
 
     async def ground(
@@ -240,7 +241,7 @@ class AnalysisPipeline:
         async def stage(name: str, delta: str | None = None) -> None:
             await publish(Event(analysis_id, AnalysisStatus.RUNNING, name, delta))
 
-        [pattern_row] = await patterns.by_ids(self.db, [job.pattern_id])
+        [pattern_row] = await patterns.with_references(self.db, [job.pattern_id])
         if pattern_row is None:  # patterns are never deleted (analyses reference them)
             raise LookupError(f"analysis {analysis_id} names a missing pattern {job.pattern_id}")
 

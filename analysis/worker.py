@@ -154,7 +154,7 @@ class AnalysisWorker:
             return False
         heartbeat = asyncio.create_task(self._solution_heartbeat(job))
         try:
-            [pattern_row] = await patterns.by_ids(self.db, [job.key.pattern_id])
+            [pattern_row] = await patterns.with_references(self.db, [job.key.pattern_id])
             if pattern_row is None:  # deleted with its solutions meanwhile
                 return True
             explained = await self.pipeline.explain_reference(pattern_row)

@@ -9,12 +9,17 @@ import asyncpg
 
 from catalog import PatternDef
 
+from .database import Database
 from .scoped import Queryable
 
+# What anyone may read of a pattern. Its reference program is its solution: only the server's
+# own role reads it (sql/015), so these never name it.
 PATTERN_COLUMNS = """
     p.id, p.slug, p.name, p.category, p.difficulty, p.description, p.default_size, p.min_size,
-    p.max_size, p.formula, p.loops, p.conditions, p.reference_solution, p.preview, p.position
+    p.max_size, p.formula, p.loops, p.conditions, p.preview, p.position
 """
+# The same with the reference: for the judge, the analysis pipeline, solutions, as the server.
+PATTERN_COLUMNS_WITH_REFERENCE = PATTERN_COLUMNS + ", p.reference_solution"
 
 
 # A page carries its patterns' counters: they are one small row each, and lists nearly always
@@ -101,8 +106,25 @@ async def stats_by_pattern_ids(db: Queryable, ids: Sequence[int]) -> list[asyncp
     return [found.get(i) for i in ids]
 
 
+async def with_references(db: Database, ids: Sequence[int]) -> list[asyncpg.Record | None]:
+    """Patterns by id with their reference programs, read with the server's own role (a caller's
+    role may not read them: sql/015), in the order asked."""
+    rows = await db.fetch(f"SELECT {PATTERN_COLUMNS_WITH_REFERENCE} FROM patterns p WHERE p.id = ANY($1::bigint[])",
+                          list(ids))
+    found = {r["id"]: r for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def references(db: Database, ids: Sequence[int]) -> list[str | None]:
+    """Reference programs by pattern id (what expected outputs are computed from), as the server."""
+    rows = await db.fetch("SELECT id, reference_solution FROM patterns WHERE id = ANY($1::bigint[])", list(ids))
+    found = {r["id"]: r["reference_solution"] for r in rows}
+    return [found.get(i) for i in ids]
+
+
 def to_pattern_def(row: asyncpg.Record) -> PatternDef:
-    """A database pattern in the shape the judge and the catalog use."""
+    """A database pattern read with its reference (`with_references`) in the shape the judge and
+    the catalog use."""
     return PatternDef(
         slug=row["slug"],
         name=row["name"],

@@ -39,16 +39,18 @@ class SolutionWrite:
 async def passed_with_solutions(
     db: Queryable, learner_id: str, pattern_ids: Sequence[int], language: str, model_key: str
 ) -> list[asyncpg.Record]:
-    """For each of these patterns the learner has a judged PASS of: the pattern and its stored
-    solution, when there is one (columns stored_sha256, status, explanation, model_used; null
-    otherwise). As the caller, the policy shows no solution of a pattern they have not passed."""
+    """For each of these patterns the learner has a judged PASS of: the pattern, its reference
+    program (through `passed_references`, sql/015: callers may not read references from the
+    table) and its stored solution, when there is one (columns stored_sha256, status,
+    explanation, model_used; null otherwise). As the caller, the policy shows no solution of a
+    pattern they have not passed."""
     return await db.fetch(
         f"""
-        SELECT {PATTERN_COLUMNS}, s.reference_sha256 AS stored_sha256, s.status, s.explanation, s.model_used
-        FROM progress pr
-        JOIN patterns p ON p.id = pr.pattern_id
+        SELECT {PATTERN_COLUMNS}, r.reference_solution,
+               s.reference_sha256 AS stored_sha256, s.status, s.explanation, s.model_used
+        FROM passed_references($1, $2::bigint[]) r
+        JOIN patterns p ON p.id = r.pattern_id
         LEFT JOIN pattern_solutions s ON s.pattern_id = p.id AND s.language = $3 AND s.model_key = $4
-        WHERE pr.learner_id = $1 AND pr.pattern_id = ANY($2::bigint[]) AND pr.passed_at IS NOT NULL
         """,
         learner_id, list(pattern_ids), language, model_key,
     )

@@ -90,7 +90,7 @@ class Context:
             else:
                 claims = {**caller.claims, "role": DbRole.AUTHENTICATED.value}
                 scoped = ScopedDatabase(self.components.db, DbRole.AUTHENTICATED, claims)
-            self._scope = (caller, scoped, Loaders(scoped))
+            self._scope = (caller, scoped, Loaders(scoped, self.components.db))
         return self._scope
 
     @property

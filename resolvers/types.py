@@ -109,7 +109,6 @@ class Pattern:
     db_id: strawberry.Private[int]
     min_size: strawberry.Private[int]
     max_size: strawberry.Private[int]
-    reference: strawberry.Private[str]
     position: strawberry.Private[int]
     stats_row: strawberry.Private[Any] = None
 
@@ -130,21 +129,24 @@ class Pattern:
             db_id=row["id"],
             min_size=row["min_size"],
             max_size=row["max_size"],
-            reference=row["reference_solution"],
             position=row["position"],
             # `in` on an asyncpg Record tests values, not keys.
             stats_row=row if "learners" in row.keys() else None,  # noqa: SIM118
         )
 
     @strawberry.field(description="The expected output at `size` (default: the pattern's default size).")
-    def expected_output(self, size: int | None = strawberry.UNSET) -> list[str]:
+    async def expected_output(self, info: Info, size: int | None = strawberry.UNSET) -> list[str]:
         n = self.rows if size in (None, strawberry.UNSET) else size
         if not self.min_size <= n <= self.max_size:
             raise BadUserInput(
                 f"size must be between {self.min_size} and {self.max_size} for {self.slug}.",
                 argument="size",
             )
-        return list(reference_output(self.reference, n))
+        # What the reference prints, from its cached runs; the reference itself stays private.
+        reference = await info.context.loaders.reference_by_pattern_id.load(self.db_id)
+        if reference is None:  # patterns are never deleted while the API runs
+            raise NotFound(f"No pattern with id '{self.db_id}'.")
+        return list(reference_output(reference, n))
 
     @strawberry.field(description="The reference solution and its explanation; null until the caller has a "
                       "PASSED submission of this pattern (and for anonymous callers).")

@@ -96,7 +96,8 @@ class Solutions:
         included), skipping those already done for the current reference. Explanations run
         `concurrency` at a time, so the model batches them. Returns how many were written."""
         model_key = self.model_key
-        rows = await self.server_db.fetch(f"SELECT {patterns.PATTERN_COLUMNS} FROM patterns p ORDER BY p.position")
+        rows = await self.server_db.fetch(
+            f"SELECT {patterns.PATTERN_COLUMNS_WITH_REFERENCE} FROM patterns p ORDER BY p.position")
         done = {
             (r["pattern_id"], r["reference_sha256"])
             for r in await self.server_db.fetch(

@@ -17,8 +17,8 @@ import asyncpg
 from analysis.events import Event, EventBus
 from analysis.pipeline import AnalysisPipeline, judgment_summary
 from core.domain import AnalysisKind, AnalysisStatus, Caller, Language, Verdict
-from core.errors import BadUserInput, ServiceUnavailable
-from db import analyses, attempts, learners, progress
+from core.errors import BadUserInput, NotFound, ServiceUnavailable
+from db import analyses, attempts, learners, patterns, progress
 from db.analyses import Analysis, AnalysisRequest
 from db.attempts import AttemptWrite
 from db.database import Connection, Database
@@ -95,6 +95,7 @@ class Submissions:
         progress and its counters, and queue the analysis in one transaction."""
         learner_id = caller.require_user()
         code = self.check_code(code)
+        pattern_row = await self._with_reference(pattern_row)
         judgment = await self._judge(pattern_row, code, language)
         digest = code_digest(code)
         passed = judgment.verdict is Verdict.PASSED
@@ -151,6 +152,7 @@ class Submissions:
         if self.pipeline.needs_model(kind, language) and await self.queue_is_full():
             raise ServiceUnavailable("Too many analyses are waiting; try again in a minute.",
                                      retryAfter=QUEUE_FULL_RETRY_SECONDS)
+        pattern_row = await self._with_reference(pattern_row)
         judgment = None
         if kind is not AnalysisKind.COMPLEXITY:
             judgment = judgment_summary(await self._judge(pattern_row, code, language))
@@ -161,6 +163,14 @@ class Submissions:
                                                      code_digest(code), grounded.result, language=language)
         await self._after_commit(analysis, superseded)
         return analysis
+
+    async def _with_reference(self, pattern_row: asyncpg.Record) -> asyncpg.Record:
+        """The pattern the caller named (read as the caller, so it exists for them) with its
+        reference program, which only the server's role reads (sql/015)."""
+        [row] = await patterns.with_references(self.server_db, [pattern_row["id"]])
+        if row is None:  # patterns are never deleted while the API runs
+            raise NotFound(f"No pattern with id '{pattern_row['id']}'.")
+        return row
 
     async def _judge(self, pattern_row: asyncpg.Record, code: str, language: Language) -> Judgment:
         try:

@@ -61,6 +61,12 @@ def http(services: Services) -> Client:
     return open_client
 
 
+async def submit(client: httpx.AsyncClient, pattern_id: str) -> None:
+    body = (await post(client, SUBMIT, {"i": {"patternId": pattern_id, "code": RIGHT_TRIANGLE}},
+                       token=token_for())).json()
+    assert body["data"]["submitAttempt"]["attempt"]["verdict"] == "PASSED", body
+
+
 async def post(client: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None,
                **extra: object) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -135,7 +141,7 @@ async def test_errors_are_not_cached(services: Services, http: Client) -> None:
 async def test_a_mutation_here_drops_the_cache_at_once(services: Services, http: Client) -> None:
     async with http() as client:
         pattern = (await post(client, STATS)).json()["data"]["pattern"]
-        await post(client, SUBMIT, {"i": {"patternId": pattern["id"], "code": RIGHT_TRIANGLE}}, token=token_for())
+        await submit(client, pattern["id"])
         after = (await post(client, STATS)).json()["data"]["pattern"]["stats"]["attempts"]
         before = pattern["stats"]["attempts"]
     assert after == before + 1
@@ -157,7 +163,7 @@ async def test_a_write_by_another_process_is_heard(services: Services, database_
             pattern = (await post(here, STATS)).json()["data"]["pattern"]
             before = pattern["stats"]["attempts"]
             assert long_lived.response_cache.readiness()["listening"] is True
-            await post(there, SUBMIT, {"i": {"patternId": pattern["id"], "code": RIGHT_TRIANGLE}}, token=token_for())
+            await submit(there, pattern["id"])
             started = time.monotonic()
             while (await post(here, STATS)).json()["data"]["pattern"]["stats"]["attempts"] == before:
                 assert time.monotonic() - started < 5, "the other process's write was never heard"

@@ -187,6 +187,30 @@ async def test_anonymous_reads_the_catalog_and_nothing_private(services, alice_w
                          alice_work["id"], alice_work["pattern"])
 
 
+async def test_reference_programs_are_for_those_who_passed_only(services, alice_work) -> None:
+    """The reference is the solution: no request role reads it from the table (Supabase's REST API
+    would serve it to anyone); `passed_references` gives a learner those they passed, and only
+    their own. Alice passed right-triangle in alice_work; Bob passed nothing."""
+    bob = str(uuid.uuid4())
+    everyone = ("*", "reference_solution", "id, reference_solution")
+    for role in (as_anon(services), as_learner(services, alice_work["id"]), as_learner(services, bob)):
+        assert await role.fetchval("SELECT count(slug) FROM patterns") == 43  # the rest stays public
+        for columns in everyone:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await role.fetch(f"SELECT {columns} FROM patterns")
+    other = await services.db.fetchval("SELECT id FROM patterns WHERE slug = 'diamond-solid'")
+    ids = [alice_work["pattern"], other]
+    mine = await as_learner(services, alice_work["id"]).fetch(
+        "SELECT pattern_id, reference_solution FROM passed_references($1, $2::bigint[])", alice_work["id"], ids)
+    assert [r["pattern_id"] for r in mine] == [alice_work["pattern"]] and "print" in mine[0]["reference_solution"]
+    assert await as_learner(services, bob).fetch("SELECT * FROM passed_references($1, $2::bigint[])", bob, ids) == []
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # Bob asking as Alice
+        await as_learner(services, bob).fetch("SELECT * FROM passed_references($1, $2::bigint[])",
+                                              alice_work["id"], ids)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await as_anon(services).fetch("SELECT * FROM passed_references($1, $2::bigint[])", alice_work["id"], ids)
+
+
 async def test_the_shared_analysis_cache_returns_results_only(services, alice_work) -> None:
     """Identical code reuses a finished analysis across learners without showing whose it was."""
     async with as_learner(services, str(uuid.uuid4())).transaction() as conn:

@@ -13,7 +13,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -25,6 +25,7 @@ from db.migrate import pending_migrations
 from resolvers.context import Context
 from resolvers.schema import Schema, build_schema
 
+from .graphiql import ASSETS_PATH, GraphiQLAssets, packaged_assets
 from .limits import BodySizeLimit, JSONErrors, graphql_limits
 from .services import Services
 
@@ -34,13 +35,20 @@ NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, services: Services, schema: Schema | None = None) -> None:
+    def __init__(self, services: Services, schema: Schema | None = None,
+                 graphiql: GraphiQLAssets | None = None) -> None:
         super().__init__(
             schema or build_schema(graphql_limits(services.settings)),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
+            graphql_ide="graphiql" if graphiql is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         )
         self.services = services
+        self.graphiql = graphiql
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page and assets from the package (app/graphiql.py), not Strawberry's CDN page.
+        assert self.graphiql is not None  # the view asks only when graphql_ide is set
+        return self.graphiql.page(request.url.path)
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -163,14 +171,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             report = public_readiness(report)
         return JSONResponse(report, status_code=200 if ready else 503)
 
-    graphql = GraphQLApp(services, build_schema(graphql_limits(settings)))
+    graphiql = packaged_assets() if settings.graphiql else None
+    graphql = GraphQLApp(services, build_schema(graphql_limits(settings)), graphiql)
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if graphiql is not None:
+        routes.append(Route(f"{ASSETS_PATH}/{{digest}}/{{name:path}}", graphiql.serve, methods=["GET", "HEAD"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-        ],
+        routes=routes,
         # Outermost first: an oversized body is refused before anything reads it.
         middleware=[
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),

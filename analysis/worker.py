@@ -22,10 +22,12 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from prometheus_client import Counter, Histogram
 
 from core.domain import RULE_BASED, AnalysisStatus
 from db import analyses
@@ -36,6 +38,18 @@ from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
 
 log = logging.getLogger(__name__)
+
+QUEUE_WAIT_SECONDS = Histogram(
+    "codepattern_analysis_queue_wait_seconds",
+    "From an analysis being queued to a worker claiming it (the database's clock).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+RUN_SECONDS = Histogram(
+    "codepattern_analysis_run_duration_seconds",
+    "A worker running one analysis (the model's prose, mostly), claim to stored outcome.",
+    ["status"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160),
+)
+FINISHED = Counter("codepattern_analyses_finished", "Analyses finished by a worker, by status.", ["status"])
 
 # A quiet LISTEN connection is checked this often (a half-open TCP connection says nothing).
 LISTEN_HEALTH_CHECK_SECONDS = 30.0
@@ -183,6 +197,9 @@ class AnalysisWorker:
 
     async def _process(self, job: Analysis) -> None:
         analysis_id = job.id
+        if job.started_at is not None:
+            QUEUE_WAIT_SECONDS.observe(max(0.0, (job.started_at - job.created_at).total_seconds()))
+        started = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
         status, error = AnalysisStatus.DONE, None
         outcome: Outcome | None = None
@@ -231,6 +248,8 @@ class AnalysisWorker:
             log.warning("analysis %s: lease lost to another worker; result dropped", analysis_id)
             return
         self.completed += 1
+        FINISHED.labels(status.value).inc()
+        RUN_SECONDS.labels(status.value).observe(time.monotonic() - started)
         await self.bus.publish(Event(analysis_id, status, status.lower()))
 
     async def _heartbeat(self, analysis_id: uuid.UUID) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings, load_settings
@@ -34,21 +35,28 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         "ws_max_size": settings.max_request_bytes,
         "timeout_graceful_shutdown": 10,
     }
-    if settings.web_workers <= 1:
-        from .server import create_app
-
-        uvicorn.run(create_app(settings), **options)
+    if args.reload or settings.web_workers > 1:
+        _serve_processes(settings, options, reload=bool(args.reload))
         return
-    _serve_processes(settings, options)
+    from .server import create_app
+
+    uvicorn.run(create_app(settings), **options)
 
 
-def _serve_processes(settings: Settings, options: dict[str, Any]) -> None:
-    """`serve --workers N`: N uvicorn processes on one socket. Each child builds its own Settings
-    from the environment, so command-line values travel as environment variables."""
+# What `serve --reload` watches: our packages and the migrations.
+RELOAD_DIRS = ("app", "resolvers", "usecases", "analysis", "db", "judge", "inference", "sandbox", "catalog", "core",
+               "sql")
+
+
+def _serve_processes(settings: Settings, options: dict[str, Any], *, reload: bool = False) -> None:
+    """`serve --workers N`: N uvicorn processes on one socket; `serve --reload`: one process,
+    restarted when the code changes. Each child builds its own Settings from the environment, so
+    command-line values travel as environment variables."""
     import uvicorn
 
     os.environ["HOST"], os.environ["PORT"] = settings.host, str(settings.port)
     os.environ["WEB_WORKERS"] = str(settings.web_workers)
+    metrics_dir = _prepare_metrics_dir(settings) if not reload else None
     # Children starting together would race to create the development secret (one of them would
     # read it half written): create it here first, so they all read the same one.
     from .auth import load_or_create_dev_secret
@@ -65,13 +73,49 @@ def _serve_processes(settings: Settings, options: dict[str, Any]) -> None:
     if settings.event_bus == "memory" or settings.database_pooler_mode == "transaction":
         log.warning("%d API processes with in-process analysis events: a subscriber sees live progress "
                     "only for analyses its own process runs (EVENT_BUS, docs/DEPLOYMENT.md)", settings.web_workers)
-    log.info("serving with %d API processes on %s:%d", settings.web_workers, settings.host, settings.port)
+    if reload:
+        root = Path(__file__).resolve().parents[1]
+        if settings.web_workers > 1:
+            log.warning("--reload runs one API process; --workers %d is ignored", settings.web_workers)
+        log.info("serving on %s:%d, restarting when the code changes", settings.host, settings.port)
+        run = {"reload": True, "reload_dirs": [str(root / d) for d in RELOAD_DIRS if (root / d).is_dir()],
+               "reload_includes": ["*.py", "*.sql"]}
+    else:
+        log.info("serving with %d API processes on %s:%d", settings.web_workers, settings.host, settings.port)
+        run = {"workers": settings.web_workers}
     try:
-        uvicorn.run("app.cli:app_from_environment", factory=True, workers=settings.web_workers, **options)
+        uvicorn.run("app.cli:app_from_environment", factory=True, **run, **options)
     finally:
         if embedded is not None:
             del os.environ["DATABASE_URL"]
             embedded.stop()
+        if metrics_dir is not None:
+            from .metrics import remove_multiprocess_dir
+
+            del os.environ[METRICS_DIR_ENV]
+            remove_multiprocess_dir(metrics_dir)
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_metrics_dir(settings: Settings) -> Path | None:
+    """prometheus-client's multiprocess mode for the children: PROMETHEUS_MULTIPROC_DIR, set before
+    they start (the library reads it when it is imported). An operator's own folder is emptied and
+    kept; otherwise a fresh one is made, and returned so it is removed when the children are gone."""
+    from .metrics import prepare_multiprocess_dir
+
+    if not settings.metrics:
+        return None
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        prepare_multiprocess_dir(Path(given))
+        return None
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="codepattern-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(folder)
+    return folder
 
 
 def app_from_environment() -> Starlette:
@@ -189,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: PORT or 8000)")
     p.add_argument("--workers", type=int, help="API processes (default: WEB_WORKERS or 1); >1 shares one database")
+    p.add_argument("--reload", action="store_true", help="development: restart when the code changes (one process)")
     p.set_defaults(run=serve)
 
     p = commands.add_parser("worker", help="run analysis workers only, no HTTP (needs DATABASE_URL)")

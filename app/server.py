@@ -27,6 +27,7 @@ from resolvers.schema import Schema, build_schema
 
 from .graphiql import ASSETS_PATH, GraphiQLAssets, packaged_assets
 from .limits import BodySizeLimit, JSONErrors, graphql_limits
+from .metrics import MetricsEndpoint
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -134,15 +135,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return (bool(operator_token) and scheme.lower() == "bearer"
                 and secrets.compare_digest(token.strip().encode(), operator_token))
 
+    metrics = MetricsEndpoint(services) if settings.metrics else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
+        if metrics is not None:
+            await metrics.start()
         url = f"http://{settings.host}:{settings.port}/graphql"
         log.info("GraphQL ready at %s%s", url, " (GraphiQL in a browser)" if settings.graphiql else "")
         try:
             yield
         finally:
-            await services.close()
+            try:
+                if metrics is not None:
+                    await metrics.close()
+            finally:
+                await services.close()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -172,13 +181,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse(report, status_code=200 if ready else 503)
 
     graphiql = packaged_assets() if settings.graphiql else None
-    graphql = GraphQLApp(services, build_schema(graphql_limits(settings)), graphiql)
+    schema = build_schema(graphql_limits(settings), metrics=settings.metrics, tracing=settings.otel_tracing)
+    graphql = GraphQLApp(services, schema, graphiql)
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics.serve))
     if graphiql is not None:
         routes.append(Route(f"{ASSETS_PATH}/{{digest}}/{{name:path}}", graphiql.serve, methods=["GET", "HEAD"]))
     app = Starlette(

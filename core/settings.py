@@ -26,7 +26,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # text: one readable line per record; json: one JSON object per line (for log collectors),
+    # with the request id of the request or analysis it belongs to.
+    log_format: Literal["text", "json"] = "text"
     graphiql: bool = True
+    # GET /metrics in Prometheus' text format (docs/OPERATIONS.md lists the metrics).
+    metrics: bool = True
+    # OpenTelemetry spans per GraphQL operation and resolver (the `tracing` extra; exported as the
+    # OpenTelemetry SDK's OTEL_* variables say, e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+    otel_tracing: bool = False
 
     # --- Database ---
     # Unset: an embedded PostgreSQL in `data_dir/pgdata`. Set: used as given (Supabase included).

@@ -180,6 +180,16 @@ async def queued_count(db: Queryable, *, limit: int) -> int:
     return int(count or 0)
 
 
+async def queue_stats(db: Queryable) -> tuple[int, float]:
+    """Jobs waiting for a worker, and how long the oldest has waited (seconds; 0 when none)."""
+    row = await db.fetchrow(
+        "SELECT count(*) AS queued, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest "
+        "FROM analyses WHERE status = 'QUEUED'"
+    )
+    assert row is not None  # an aggregate always returns its row
+    return int(row["queued"]), float(row["oldest"])
+
+
 async def mark_watched(db: Queryable, analysis_id: uuid.UUID) -> None:
     """A live subscriber is waiting for this analysis: claims take it before unwatched ones."""
     await db.execute(

@@ -37,6 +37,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Histogram
+
 from catalog import PatternDef, expected_output, normalize_output
 from core.domain import Verdict
 from sandbox import RunResult, Sandbox
@@ -260,6 +262,14 @@ def compare_rows(size: int, expected: Sequence[str], actual: Sequence[str]) -> _
 # --------------------------------------------------------------------------- judge
 
 
+JUDGE_SECONDS = Histogram(
+    "codepattern_judge_duration_seconds",
+    "Judging one program: static checks, its sandbox runs at every size tested, the comparison.",
+    ["verdict"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0),
+)
+
+
 class Judge:
     def __init__(self, sandbox: Sandbox, max_code_chars: int = DEFAULT_MAX_CODE_CHARS) -> None:
         self.sandbox = sandbox
@@ -268,6 +278,11 @@ class Judge:
     async def judge(self, pattern: PatternDef, code: str) -> Judgment:
         """Verdict for ``code`` on ``pattern``. Raises only SandboxError (infrastructure failure)."""
         started = time.monotonic()
+        judgment = await self._judge(pattern, code, started)
+        JUDGE_SECONDS.labels(judgment.verdict.value).observe(time.monotonic() - started)
+        return judgment
+
+    async def _judge(self, pattern: PatternDef, code: str, started: float) -> Judgment:
         default_expected = list(expected_output(pattern, pattern.rows))
         static = compile_error(code, self.max_code_chars)
         scan = scan_input(code) if len(code) <= self.max_code_chars else InputScan()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import TEST_SECRET, token_for
+from tests.helpers import TEST_SECRET, stop_process_group, token_for
 from tests.live_server import free_port, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +122,7 @@ async def serve_processes(database_url: str, data_dir: Path, workers: int) -> As
                 raise AssertionError("the processes did not all start")
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout=20)
 
 
 async def test_several_processes_report_one_sum(database_url: str, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from core.domain import RULE_BASED, AnalysisStatus
+from core.request_id import REQUEST_ID
 from db import analyses
 from db.analyses import Analysis
 from db.database import UNAVAILABLE_ERRORS, Database
@@ -174,6 +175,8 @@ class AnalysisWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle)
                 continue
+            # The job's logs carry the id of the request that queued it (core/request_id.py).
+            request = REQUEST_ID.set(job.request_id)
             try:
                 await self._process(job)
             except asyncio.CancelledError:
@@ -187,6 +190,8 @@ class AnalysisWorker:
                 # runs out. The worker itself must live on.
                 log.exception("analysis %s could not be stored; it will be retried", job.id)
                 await asyncio.sleep(self.poll_seconds)
+            finally:
+                REQUEST_ID.reset(request)
 
     def _log_unavailable(self, message: str, *args: object) -> None:
         """A dependency is down: one line, not a traceback per worker per poll."""
@@ -200,6 +205,7 @@ class AnalysisWorker:
         if job.started_at is not None:
             QUEUE_WAIT_SECONDS.observe(max(0.0, (job.started_at - job.created_at).total_seconds()))
         started = time.monotonic()
+        log.info("analysis %s: running (%s, attempt %d)", analysis_id, job.kind.value, job.job_attempts)
         heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
         status, error = AnalysisStatus.DONE, None
         outcome: Outcome | None = None
@@ -248,6 +254,8 @@ class AnalysisWorker:
             log.warning("analysis %s: lease lost to another worker; result dropped", analysis_id)
             return
         self.completed += 1
+        log.info("analysis %s: %s in %.2f s (%s)", analysis_id, status.value.lower(), time.monotonic() - started,
+                 outcome.model_used if outcome else RULE_BASED)
         FINISHED.labels(status.value).inc()
         RUN_SECONDS.labels(status.value).observe(time.monotonic() - started)
         await self.bus.publish(Event(analysis_id, status, status.lower()))

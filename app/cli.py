@@ -35,6 +35,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         "ws_max_size": settings.max_request_bytes,
         "timeout_graceful_shutdown": 10,
     }
+    if settings.log_format == "json":
+        # Our handler formats uvicorn's records too; the access lines come from app/request_id.py,
+        # which logs them under the request's id.
+        options.update(log_config=None, access_log=False)
     if args.reload or settings.web_workers > 1:
         _serve_processes(settings, options, reload=bool(args.reload))
         return
@@ -123,7 +127,7 @@ def app_from_environment() -> Starlette:
     from .server import create_app
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -263,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers"}
     overrides = {setting: value for flag, setting in flags.items() if (value := getattr(args, flag, None)) is not None}
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     args.run(args, settings)
 
 

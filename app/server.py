@@ -28,6 +28,7 @@ from resolvers.schema import Schema, build_schema
 from .graphiql import ASSETS_PATH, GraphiQLAssets, packaged_assets
 from .limits import BodySizeLimit, JSONErrors, graphql_limits
 from .metrics import MetricsEndpoint
+from .request_id import RequestId
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -195,8 +196,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes.append(Route(f"{ASSETS_PATH}/{{digest}}/{{name:path}}", graphiql.serve, methods=["GET", "HEAD"]))
     app = Starlette(
         routes=routes,
-        # Outermost first: an oversized body is refused before anything reads it.
+        # Outermost first: every answer carries X-Request-ID; an oversized body is refused before
+        # anything reads it.
         middleware=[
+            Middleware(RequestId, access_log=settings.log_format == "json"),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
             Middleware(JSONErrors, path="/graphql"),
         ],

@@ -19,7 +19,7 @@ from .scoped import Queryable
 
 ANALYSIS_COLUMNS = """
     id, learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, result, model_used,
-    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings
+    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings, request_id
 """
 NEW_JOB_CHANNEL = "analysis_jobs"
 # Payload: the id of a running analysis whose model prose is no longer wanted (superseded).
@@ -56,6 +56,7 @@ class Analysis:
     model_key: str
     job_attempts: int
     timings: dict[str, Any] | None
+    request_id: str | None = None  # of the request that queued it, for the logs
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Analysis:
@@ -83,6 +84,7 @@ class AnalysisRequest:
     grounded: dict[str, Any] | None = None
     # True when nothing is left for a model to add: the analysis is DONE as it is stored.
     final: bool = False
+    request_id: str | None = None  # the API request's, so the worker logs under it too
 
 
 async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
@@ -118,12 +120,13 @@ async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
     else:
         row = await conn.fetchrow(
             f"""
-            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result,
+                                  request_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            req.grounded,
+            req.grounded, req.request_id,
         )
         # Delivered at commit: workers in other processes wake up at once.
         await conn.execute(f"NOTIFY {NEW_JOB_CHANNEL}")

@@ -182,6 +182,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse(report, status_code=200 if ready else 503)
 
     graphiql = packaged_assets() if settings.graphiql else None
+    if settings.otel_tracing:
+        from .tracing import configure_tracing
+
+        configure_tracing()
     schema = build_schema(graphql_limits(settings), metrics=settings.metrics, tracing=settings.otel_tracing)
     graphql = GraphQLApp(services, schema, graphiql)
     routes = [

@@ -34,7 +34,9 @@ def configure_tracing() -> None:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": "codepatternmaster"}))
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # pyright: ignore[reportMissingImports]
+            OTLPSpanExporter,
+        )
     except ImportError:
         log.warning("tracing: no exporter installed, spans are dropped (pip install opentelemetry-exporter-otlp "
                     "and set OTEL_EXPORTER_OTLP_ENDPOINT)")

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # with the request id of the request or analysis it belongs to.
     log_format: Literal["text", "json"] = "text"
     graphiql: bool = True
+    # Progress bars for model loading and catalog embedding: auto draws them when stderr is a
+    # terminal (log lines otherwise), on / off force it.
+    progress_bars: Literal["auto", "on", "off"] = "auto"
     # GET /metrics in Prometheus' text format (docs/OPERATIONS.md lists the metrics).
     metrics: bool = True
     # OpenTelemetry spans per GraphQL operation and resolver (the `tracing` extra; exported as the

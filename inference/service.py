@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -87,6 +88,8 @@ class InferenceConfig:
     # GGUF checkpoints: dequantised weights kept here (safetensors) so a restart skips the
     # conversion; None: convert on every load.
     weights_cache_dir: Path | None = None
+    # transformers' progress bars while loading (a terminal); off: log lines only.
+    progress_bars: bool = False
 
 
 @dataclass
@@ -311,10 +314,12 @@ class ModelService:
         try:
             device = loading.resolve_device(self.config.model_device)
             if slot.kind == "embedding":
-                bundle: Any = await self._run(loading.load_embedding, source, device)
+                bundle: Any = await self._run(functools.partial(
+                    loading.load_embedding, progress_bars=self.config.progress_bars), source, device)
             else:
-                bundle = await self._run(loading.load_generation, source, device,
-                                         self.config.generation_context_tokens, self.config.weights_cache_dir)
+                bundle = await self._run(functools.partial(
+                    loading.load_generation, progress_bars=self.config.progress_bars), source, device,
+                    self.config.generation_context_tokens, self.config.weights_cache_dir)
         except Exception as exc:
             MODEL_LOAD_SECONDS.labels(slot.kind, "failed").observe(time.perf_counter() - started)
             message = loading.short_error(exc)

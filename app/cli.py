@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    _preflight(settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -131,6 +132,40 @@ def app_from_environment() -> Starlette:
     return create_app(settings)
 
 
+def _preflight(settings: Settings) -> None:
+    """What would otherwise fail inside uvicorn's start-up with a traceback: the port, and
+    DATABASE_URL's server, user, password and database. One line with the fix instead."""
+    from .check import explain, port_is_free
+
+    busy = port_is_free(settings.host, settings.port)
+    if busy is not None:
+        raise busy
+    if settings.database_url:
+        import asyncpg
+
+        async def connect() -> None:
+            conn = await asyncpg.connect(settings.database_url, timeout=10)
+            await conn.close()
+
+        try:
+            asyncio.run(connect())
+        except Exception as exc:
+            if explain(exc, settings) is None:
+                return  # not one we can say better than the server's own start-up: let it report
+            raise
+
+
+def check(args: argparse.Namespace, settings: Settings) -> None:
+    """Print what is ready as a table; exit 1 when something needed is missing."""
+    from .check import FAIL, run_checks, table
+
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))  # the table says it all
+    checks = asyncio.run(run_checks(settings))
+    print(table(checks))
+    if any(c.state == FAIL for c in checks):
+        sys.exit(1)
+
+
 def worker(args: argparse.Namespace, settings: Settings) -> None:
     """Run analysis workers (with the database, models, sandbox and event bus they use) and no
     HTTP server, until SIGTERM or SIGINT; unfinished jobs then go back to the queue."""
@@ -209,18 +244,21 @@ def seed(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
+    """A development token for the local secret (or SUPABASE_JWT_SECRET), printed as the header
+    GraphiQL's Headers tab takes: {"Authorization": "Bearer <token>"}; --raw prints the token alone."""
+    import json
+
     from .auth import load_or_create_dev_secret, mint_token
 
     secret = load_or_create_dev_secret(settings.supabase_jwt_secret, settings.jwt_secret_file)
-    print(
-        mint_token(
-            secret,
-            user_id=args.user,
-            audience=settings.jwt_audience,
-            ttl_seconds=args.hours * 3600,
-            display_name=args.name,
-        )
+    value = mint_token(
+        secret,
+        user_id=args.user,
+        audience=settings.jwt_audience,
+        ttl_seconds=args.hours * 3600,
+        display_name=args.name,
     )
+    print(value if args.raw else json.dumps({"Authorization": f"Bearer {value}"}))
 
 
 def export_schema(args: argparse.Namespace, settings: Settings) -> None:
@@ -244,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help="analyses run at once (default: ANALYSIS_WORKERS)")
     p.set_defaults(run=worker)
 
+    p = commands.add_parser("check", help="show what is ready (database, migrations, roles, sandbox, models); "
+                                          "exit 1 when something needed is missing")
+    p.set_defaults(run=check)
+
     p = commands.add_parser("migrate", help="apply pending SQL migrations")
     p.set_defaults(run=migrate)
 
@@ -254,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="the user id (the token's sub); default: a new UUID")
     p.add_argument("--name", help="display name placed in user_metadata")
     p.add_argument("--hours", type=int, default=24 * 7, help="lifetime in hours (default: 168)")
+    p.add_argument("--raw", action="store_true", help="print the token alone (for curl), not the header as JSON")
     p.set_defaults(run=token)
 
     p = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
@@ -268,7 +311,16 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {setting: value for flag, setting in flags.items() if (value := getattr(args, flag, None)) is not None}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
-    args.run(args, settings)
+    try:
+        args.run(args, settings)
+    except Exception as exc:
+        from .check import explain
+
+        line = explain(exc, settings)
+        if line is None:
+            raise
+        # A known failure: one line that says what to do, not a traceback.
+        sys.exit(f"codepattern {args.command}: {line}")
 
 
 if __name__ == "__main__":

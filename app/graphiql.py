@@ -57,8 +57,8 @@ DEFAULT_DOCUMENT = """\
 # 3. Run SubmitSolution: judged in the sandbox, with feedback.
 # 4. Put its analysis.id into the variables as analysisId,
 #    run AnalysisUpdates: the explanation streams in live.
-# Docs (the book icon) lists every type; Explorer builds
-# queries by clicking.
+# The sidebar: Docs (every type), History, and the
+# Explorer, which builds queries by clicking.
 
 query Catalog {
   patterns(first: 5) {

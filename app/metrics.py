@@ -24,7 +24,15 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,6 +42,10 @@ if TYPE_CHECKING:
     from .services import Services
 
 log = logging.getLogger(__name__)
+
+# The `_created` timestamp series double the output and no dashboard of ours reads them (the
+# multiprocess mode has none anyway).
+disable_created_metrics()
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SAMPLE_SECONDS = 5.0

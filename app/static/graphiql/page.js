@@ -4,6 +4,7 @@ import {
   React,
   createRoot,
   GraphiQL,
+  HISTORY_PLUGIN,
   explorerPlugin,
   createGraphiQLFetcher,
   createClient,
@@ -62,7 +63,7 @@ function Page({ variables }) {
     GraphiQL,
     {
       fetcher,
-      plugins: [explorer],
+      plugins: [HISTORY_PLUGIN, explorer],
       defaultQuery: config.defaultDocument,
       initialVariables: window.localStorage.getItem("graphiql:variables") ? undefined : variables,
       defaultHeaders: "{}",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 MAX_OPERATION_NAMES = 200
@@ -25,7 +25,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 OPERATIONS = Counter(
     "codepattern_graphql_operations",
-    "GraphQL operations executed (each operation of a batch counts; subscriptions when they start).",
+    "GraphQL operations executed (each operation of a batch counts; a subscription when it ends).",
     ["operation_name", "operation_type"],
 )
 OPERATION_SECONDS = Histogram(
@@ -40,13 +40,21 @@ ERRORS = Counter(
     ["code", "operation_type"],
 )
 
+SUBSCRIPTIONS = Gauge(
+    "codepattern_graphql_subscriptions_active", "Subscriptions streaming now (analysisUpdates).",
+    multiprocess_mode="livesum",
+)
+
 _children: dict[tuple[str, str], tuple[Any, Any]] = {}
 _names: set[str] = set()
 
 
-def operation_label(name: str | None) -> str:
+def operation_label(name: object) -> str:
+    """The label for an operation name as the client sent it (anything JSON can hold)."""
     if not name:
         return "anonymous"
+    if not isinstance(name, str):
+        return "other"
     if name in _names:
         return name
     if len(_names) >= MAX_OPERATION_NAMES or not _NAME.fullmatch(name):
@@ -70,7 +78,9 @@ def _operation_type(context: Any) -> str:
 
 
 class GraphQLMetrics(SchemaExtension):
-    """Listed first among the schema's extensions, so it sees the errors after ErrorCodes coded them."""
+    """Listed first among the schema's extensions, so it sees the errors after ErrorCodes coded them.
+    Strawberry runs a subscription's operation hook around its whole stream: it is counted, with
+    its last event's errors, when it ends; `SUBSCRIPTIONS` counts the ones streaming."""
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()

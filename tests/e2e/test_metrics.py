@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import TEST_SECRET, stop_process_group, token_for
-from tests.live_server import free_port, live_server
+from app.services import Services
+from tests.helpers import TEST_SECRET, make_settings, stop_process_group, token_for
+from tests.live_server import free_port, live_server, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT = """mutation SubmitSolution($input: SubmitAttemptInput!) {
@@ -137,3 +138,42 @@ async def test_several_processes_report_one_sum(database_url: str, tmp_path: Pat
             assert value(scraped, "codepattern_graphql_operations_total",
                          operation_name="Count", operation_type="query") == sent
             assert value(scraped, "codepattern_db_pool_max_connections") == 6  # 2 live processes, 3 each
+
+
+async def test_subscriptions_streaming_now_and_when_they_end(database_url: str, tmp_path: Path,
+                                                            tiny_generator: Path) -> None:
+    settings = make_settings(database_url, tmp_path, models_enabled=True, generation_model=str(tiny_generator),
+                             models_preload=False, generation_max_new_tokens=8)
+    services = Services.create(settings)
+    await services.start()
+    try:
+        await services.worker.aclose()  # the analysis stays queued: its subscriber keeps streaming
+        token = token_for()
+        async with live_server(services) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+            pid = await services.db.fetchval("SELECT id FROM patterns WHERE slug = 'right-triangle'")
+            body = (await http.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
+                "query": SUBMIT, "variables": {"input": {"patternId": str(pid), "code": CODE}}})).json()
+            analysis_id = body["data"]["submitAttempt"]["analysis"]["id"]
+            before = await scrape(http)
+            follow = asyncio.create_task(subscribe(
+                address, "subscription Follow($id: ID!) { analysisUpdates(analysisId: $id) { status } }",
+                {"id": analysis_id}, token))
+            for _ in range(100):
+                during = await scrape(http)
+                if value(during, "codepattern_graphql_subscriptions_active") == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert value(during, "codepattern_graphql_subscriptions_active") == 1
+            await services.worker.start()
+            messages = await follow
+            assert messages[-1]["type"] == "complete"
+            after = await scrape(http)
+    finally:
+        await services.close()
+    assert value(after, "codepattern_graphql_subscriptions_active") == 0
+    op = {"operation_name": "Follow", "operation_type": "subscription"}
+    assert value(after, "codepattern_graphql_operations_total", **op) - value(before, "codepattern_graphql_operations_total", **op) == 1
+    assert value(after, "codepattern_analyses_finished_total", status="DONE") > value(
+        before, "codepattern_analyses_finished_total", status="DONE")
+    assert value(after, "codepattern_analysis_queue_wait_seconds_count") > value(
+        before, "codepattern_analysis_queue_wait_seconds_count")

@@ -194,7 +194,13 @@ async def _run_worker(settings: Settings) -> None:
              describe_url(settings.database_url), settings.event_bus)
     services = Services.create(settings)
     await services.start()
+    metrics = None
     try:
+        if settings.metrics and settings.metrics_port:
+            from .metrics import WorkerMetrics
+
+            metrics = WorkerMetrics(services, settings.host, settings.metrics_port)
+            await metrics.start()
         if not services.sandbox.ready:
             log.warning("the sandbox refuses to judge here (SANDBOX_REQUIRE=%s): analyses that need a run fail",
                         settings.sandbox_require)
@@ -202,7 +208,11 @@ async def _run_worker(settings: Settings) -> None:
         await stop.wait()
         log.info("stopping: unfinished analyses go back to the queue")
     finally:
-        await services.close()
+        try:
+            if metrics is not None:
+                await metrics.close()
+        finally:
+            await services.close()
     log.info("codepattern worker stopped")
 
 
@@ -280,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("worker", help="run analysis workers only, no HTTP (needs DATABASE_URL)")
     p.add_argument("--concurrency", type=int, help="analyses run at once (default: ANALYSIS_WORKERS)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (default: METRICS_PORT, none)")
     p.set_defaults(run=worker)
 
     p = commands.add_parser("check", help="show what is ready (database, migrations, roles, sandbox, models); "
@@ -307,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Command-line flags override the environment; the settings object is never mutated.
-    flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers"}
+    flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers",
+             "metrics_port": "metrics_port"}
     overrides = {setting: value for flag, setting in flags.items() if (value := getattr(args, flag, None)) is not None}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)

@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -108,6 +108,44 @@ async def sample_queue(services: Services) -> None:
         return
     QUEUE_DEPTH.set(depth)
     QUEUE_OLDEST.set(oldest)
+
+
+class WorkerMetrics:
+    """`codepattern worker --metrics-port P`: the same metrics on a plain HTTP server of
+    prometheus-client's own (a thread), since a worker has no web server; the states are sampled
+    every SAMPLE_SECONDS."""
+
+    def __init__(self, services: Services, host: str, port: int) -> None:
+        self.services = services
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from prometheus_client import start_http_server
+
+        self._server, _ = start_http_server(self.port, addr=self.host)
+        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="metrics-sampler")
+        log.info("metrics: http://%s:%d/metrics", self.host, self.port)
+
+    async def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                sample_process(self.services)
+                await sample_queue(self.services)
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def close(self) -> None:
+        task, self._sampler = self._sampler, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
 
 
 class MetricsEndpoint:

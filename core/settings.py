@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     progress_bars: Literal["auto", "on", "off"] = "auto"
     # GET /metrics in Prometheus' text format (docs/OPERATIONS.md lists the metrics).
     metrics: bool = True
+    # `codepattern worker` has no web server: with a port, it serves /metrics there (on HOST).
+    metrics_port: int | None = None
     # OpenTelemetry spans per GraphQL operation and resolver (the `tracing` extra; exported as the
     # OpenTelemetry SDK's OTEL_* variables say, e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_tracing: bool = False

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -177,3 +178,43 @@ async def test_subscriptions_streaming_now_and_when_they_end(database_url: str, 
         before, "codepattern_analyses_finished_total", status="DONE")
     assert value(after, "codepattern_analysis_queue_wait_seconds_count") > value(
         before, "codepattern_analysis_queue_wait_seconds_count")
+
+
+async def test_a_worker_process_serves_its_own_metrics(database_url: str, tmp_path: Path) -> None:
+    """`codepattern worker` has no web server: --metrics-port gives it one for /metrics, where its
+    judging and analyses show."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(tmp_path), "SUPABASE_JWT_SECRET": TEST_SECRET,
+           "MODELS_ENABLED": "false", "LOG_LEVEL": "WARNING", "ANALYSIS_POLL_SECONDS": "0.2"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    conn = await asyncpg.connect(database_url)
+    try:
+        learner = str(uuid.uuid4())
+        await conn.execute("INSERT INTO learners (id) VALUES ($1)", learner)
+        pattern_id = await conn.fetchval("SELECT id FROM patterns WHERE slug = 'right-triangle'")
+        # Queued without its grounded part: the worker judges it (in its sandbox) before the rest.
+        analysis_id = await conn.fetchval(
+            """INSERT INTO analyses (learner_id, pattern_id, kind, status, code, code_sha256)
+               VALUES ($1, $2, 'FULL', 'QUEUED', $3, repeat('b', 64)) RETURNING id""", learner, pattern_id, CODE)
+        process = subprocess.Popen(  # noqa: ASYNC220  (started once; the test waits on HTTP)
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1", "--metrics-port", str(port)],
+            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            scraped: dict = {}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                for _ in range(600):
+                    assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                    with contextlib.suppress(httpx.HTTPError):
+                        scraped = samples((await http.get("/metrics")).text)
+                        if value(scraped, "codepattern_analyses_finished_total", status="DONE") == 1:
+                            break
+                    await asyncio.sleep(0.1)
+        finally:
+            stop_process_group(process, timeout=20)
+        assert await conn.fetchval("SELECT status FROM analyses WHERE id = $1", analysis_id) == "DONE"
+    finally:
+        await conn.close()
+    assert value(scraped, "codepattern_analyses_finished_total", status="DONE") == 1
+    assert value(scraped, "codepattern_judge_duration_seconds_count", verdict="PASSED") == 1
+    assert value(scraped, "codepattern_analysis_queue_wait_seconds_count") == 1
+    assert value(scraped, "codepattern_model_state", kind="generation", state="disabled") == 1

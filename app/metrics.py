@@ -110,6 +110,23 @@ async def sample_queue(services: Services) -> None:
     QUEUE_OLDEST.set(oldest)
 
 
+async def _sample_every(services: Services, *, queue: bool) -> None:
+    """Write this process's states every SAMPLE_SECONDS (and the queue's, where nobody else does)."""
+    while True:
+        with contextlib.suppress(Exception):
+            sample_process(services)
+            if queue:
+                await sample_queue(services)
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class WorkerMetrics:
     """`codepattern worker --metrics-port P`: the same metrics on a plain HTTP server of
     prometheus-client's own (a thread), since a worker has no web server; the states are sampled
@@ -126,22 +143,13 @@ class WorkerMetrics:
         from prometheus_client import start_http_server
 
         self._server, _ = start_http_server(self.port, addr=self.host)
-        self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="metrics-sampler")
+        self._sampler = asyncio.get_running_loop().create_task(_sample_every(self.services, queue=True),
+                                                               name="metrics-sampler")
         log.info("metrics: http://%s:%d/metrics", self.host, self.port)
-
-    async def _sample(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                sample_process(self.services)
-                await sample_queue(self.services)
-            await asyncio.sleep(SAMPLE_SECONDS)
 
     async def close(self) -> None:
         task, self._sampler = self._sampler, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(task)
         server, self._server = self._server, None
         if server is not None:
             await asyncio.to_thread(server.shutdown)
@@ -169,20 +177,12 @@ class MetricsEndpoint:
 
     async def start(self) -> None:
         if multiprocess_dir() is not None and self._sampler is None:
-            self._sampler = asyncio.get_running_loop().create_task(self._sample(), name="metrics-sampler")
-
-    async def _sample(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                sample_process(self.services)
-            await asyncio.sleep(SAMPLE_SECONDS)
+            self._sampler = asyncio.get_running_loop().create_task(_sample_every(self.services, queue=False),
+                                                                   name="metrics-sampler")
 
     async def close(self) -> None:
         task, self._sampler = self._sampler, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(task)
         if multiprocess_dir() is not None:
             # This process's live gauges leave the sums (its counters and histograms stay counted).
             multiprocess.mark_process_dead(os.getpid())

@@ -64,9 +64,11 @@ def operation_label(name: object) -> str:
 
 
 def _series(name: str, kind: str) -> tuple[Any, Any]:
+    """The counter and the histogram (None for a subscription: it is not timed) of one label pair."""
     series = _children.get((name, kind))
     if series is None:
-        series = _children[(name, kind)] = (OPERATIONS.labels(name, kind), OPERATION_SECONDS.labels(name, kind))
+        seconds = OPERATION_SECONDS.labels(name, kind) if kind != "subscription" else None
+        series = _children[(name, kind)] = (OPERATIONS.labels(name, kind), seconds)
     return series
 
 
@@ -91,7 +93,7 @@ class GraphQLMetrics(SchemaExtension):
             kind = _operation_type(context)
             count, seconds = _series(operation_label(context.operation_name), kind)
             count.inc()
-            if kind != "subscription":  # a subscription lasts as long as its client wants
+            if seconds is not None:  # a subscription lasts as long as its client wants: not timed
                 seconds.observe(time.perf_counter() - started)
             result = context.result
             errors: list[GraphQLError] | None = getattr(result, "errors", None) or context.pre_execution_errors

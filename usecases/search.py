@@ -53,6 +53,7 @@ class PatternSearch:
                 if pattern.stored_sha256 != digest:
                     stale.append((pattern.pattern_id, text, digest))
             if stale:
+                log.debug("embedding %d patterns with %s", len(stale), model_key)
                 with Progress(len(stale), "embedding the catalog", bar=self.progress_bars, log=log,
                               unit="patterns") as progress:
                     for start in range(0, len(stale), EMBED_CHUNK):
@@ -64,7 +65,6 @@ class PatternSearch:
                             [(pid, digest, vec) for (pid, _, digest), vec in zip(chunk, vectors, strict=True)],
                         )
                         progress.update(len(chunk))
-                log.info("embedded %d patterns with %s", len(stale), model_key)
             self._indexed_for = model_key
             return len(stale)
 

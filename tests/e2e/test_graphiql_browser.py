@@ -127,7 +127,7 @@ async def test_a_query_typed_into_graphiql_runs_offline(browser: Browser) -> Non
     assert browser.problems == [], browser.problems
 
 
-async def test_the_docs_pane_shows_the_pattern_type(browser: Browser) -> None:
+async def test_the_docs_pane_shows_the_pattern_type_and_the_explorer_its_fields(browser: Browser) -> None:
     page = await open_graphiql(browser)
     await page.get_by_role("button", name=re.compile("Documentation Explorer", re.I)).click()
     docs = page.locator(".graphiql-doc-explorer")
@@ -138,6 +138,11 @@ async def test_the_docs_pane_shows_the_pattern_type(browser: Browser) -> None:
     await docs.locator(".graphiql-doc-explorer-title", has_text="Pattern").wait_for()
     for field_name in ("slug", "preview", "expectedOutput"):
         await docs.get_by_text(field_name, exact=True).first.wait_for()
+    # The explorer plugin ships in the build too: it lists the root fields to click through.
+    await page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    explorer = page.locator(".graphiql-explorer-root")
+    for root_field in ("patterns", "leaderboard", "submitAttempt"):
+        await explorer.get_by_text(root_field, exact=True).first.wait_for()
     assert browser.blocked == [] and browser.problems == [], (browser.blocked, browser.problems)
 
 

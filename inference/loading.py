@@ -209,14 +209,15 @@ def library_progress_bars(on: bool) -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
-    original = vars(gguf_utils)["tqdm"]
+    original = vars(gguf_utils).get("tqdm")  # None if a later transformers moves it: then it shows
     (hf_logging.enable_progress_bar if on else hf_logging.disable_progress_bar)()
-    if not on:
+    if not on and original is not None:
         setattr(gguf_utils, "tqdm", functools.partial(original, disable=True))  # noqa: B010  (not exported)
     try:
         yield
     finally:
-        setattr(gguf_utils, "tqdm", original)  # noqa: B010
+        if original is not None:
+            setattr(gguf_utils, "tqdm", original)  # noqa: B010
         (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
 
 

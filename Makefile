@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup node run test lint typecheck schema clean
+.PHONY: setup node run test lint typecheck schema clean browser
 
 setup: $(STAMP)
 
@@ -33,8 +33,16 @@ node:
 run: setup node
 	$(BIN)/codepattern serve
 
-test: lint typecheck node
+test: lint typecheck node browser
 	$(BIN)/python -m pytest -q
+
+# The GraphiQL browser tests drive Debian's chromium (Playwright with executable_path; no browser
+# download). Installed here when missing and we are root (CI is); otherwise those tests skip, saying so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing and not root: the GraphiQL browser tests will skip (apt-get install chromium)"; fi; }
 
 # Style, and the import rule between packages (contracts in pyproject.toml).
 lint: setup

@@ -26,10 +26,14 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Histogram
+
 from core.domain import RULE_BASED, AnalysisKind, AnalysisStatus
+from core.request_id import REQUEST_ID
 from db import analyses, patterns, solutions
 from db.analyses import Analysis
 from db.database import UNAVAILABLE_ERRORS, Database
@@ -40,6 +44,18 @@ from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
 
 log = logging.getLogger(__name__)
+
+QUEUE_WAIT_SECONDS = Histogram(
+    "codepattern_analysis_queue_wait_seconds",
+    "From an analysis being queued to a worker claiming it (the database's clock).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+RUN_SECONDS = Histogram(
+    "codepattern_analysis_run_duration_seconds",
+    "A worker running one analysis (the model's prose, mostly), claim to stored outcome.",
+    ["status"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160),
+)
+FINISHED = Counter("codepattern_analyses_finished", "Analyses finished by a worker, by status.", ["status"])
 
 # A dependency that is down is logged at most this often (one line, not a traceback per poll).
 _UNAVAILABLE_LOG_SECONDS = 30.0
@@ -126,6 +142,8 @@ class AnalysisWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle)
                 continue
+            # The job's logs carry the id of the request that queued it (core/request_id.py).
+            request = REQUEST_ID.set(job.request_id)
             try:
                 await self._process(job)
             except asyncio.CancelledError:
@@ -139,6 +157,8 @@ class AnalysisWorker:
                 # runs out. The worker itself must live on.
                 log.exception("analysis %s could not be stored; it will be retried", job.id)
                 await asyncio.sleep(self.poll_seconds)
+            finally:
+                REQUEST_ID.reset(request)
 
     async def _solution_turn(self) -> bool:
         """Explain one queued pattern solution, if there is one for this worker's model."""
@@ -190,6 +210,10 @@ class AnalysisWorker:
 
     async def _process(self, job: Analysis) -> None:
         analysis_id = job.id
+        if job.started_at is not None:
+            QUEUE_WAIT_SECONDS.observe(max(0.0, (job.started_at - job.created_at).total_seconds()))
+        started = time.monotonic()
+        log.info("analysis %s: running (%s, attempt %d)", analysis_id, job.kind.value, job.job_attempts)
         heartbeat = asyncio.create_task(self._heartbeat(analysis_id))
         status, error = AnalysisStatus.DONE, None
         outcome: Outcome | None = None
@@ -238,6 +262,10 @@ class AnalysisWorker:
             log.warning("analysis %s: lease lost to another worker; result dropped", analysis_id)
             return
         self.completed += 1
+        log.info("analysis %s: %s in %.2f s (%s)", analysis_id, status.value.lower(), time.monotonic() - started,
+                 outcome.model_used if outcome else RULE_BASED)
+        FINISHED.labels(status.value).inc()
+        RUN_SECONDS.labels(status.value).observe(time.monotonic() - started)
         await self.bus.publish(Event(analysis_id, status, status.lower()))
 
     async def _heartbeat(self, analysis_id: uuid.UUID) -> None:

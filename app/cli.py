@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings, load_settings
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    _preflight(settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -34,21 +36,32 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         "ws_max_size": settings.max_request_bytes,
         "timeout_graceful_shutdown": 10,
     }
-    if settings.web_workers <= 1:
-        from .server import create_app
-
-        uvicorn.run(create_app(settings), **options)
+    if settings.log_format == "json":
+        # Our handler formats uvicorn's records too; the access lines come from app/request_id.py,
+        # which logs them under the request's id.
+        options.update(log_config=None, access_log=False)
+    if args.reload or settings.web_workers > 1:
+        _serve_processes(settings, options, reload=bool(args.reload))
         return
-    _serve_processes(settings, options)
+    from .server import create_app
+
+    uvicorn.run(create_app(settings), **options)
 
 
-def _serve_processes(settings: Settings, options: dict[str, Any]) -> None:
-    """`serve --workers N`: N uvicorn processes on one socket. Each child builds its own Settings
-    from the environment, so command-line values travel as environment variables."""
+# What `serve --reload` watches: our packages and the migrations.
+RELOAD_DIRS = ("app", "resolvers", "usecases", "analysis", "db", "judge", "inference", "sandbox", "catalog", "core",
+               "sql")
+
+
+def _serve_processes(settings: Settings, options: dict[str, Any], *, reload: bool = False) -> None:
+    """`serve --workers N`: N uvicorn processes on one socket; `serve --reload`: one process,
+    restarted when the code changes. Each child builds its own Settings from the environment, so
+    command-line values travel as environment variables."""
     import uvicorn
 
     os.environ["HOST"], os.environ["PORT"] = settings.host, str(settings.port)
     os.environ["WEB_WORKERS"] = str(settings.web_workers)
+    metrics_dir = _prepare_metrics_dir(settings) if not reload else None
     # Children starting together would race to create the development secret (one of them would
     # read it half written): create it here first, so they all read the same one.
     from .auth import load_or_create_dev_secret
@@ -65,13 +78,49 @@ def _serve_processes(settings: Settings, options: dict[str, Any]) -> None:
     if settings.event_bus == "memory" or settings.database_pooler_mode == "transaction":
         log.warning("%d API processes with in-process analysis events: a subscriber sees live progress "
                     "only for analyses its own process runs (EVENT_BUS, docs/DEPLOYMENT.md)", settings.web_workers)
-    log.info("serving with %d API processes on %s:%d", settings.web_workers, settings.host, settings.port)
+    if reload:
+        root = Path(__file__).resolve().parents[1]
+        if settings.web_workers > 1:
+            log.warning("--reload runs one API process; --workers %d is ignored", settings.web_workers)
+        log.info("serving on %s:%d, restarting when the code changes", settings.host, settings.port)
+        run = {"reload": True, "reload_dirs": [str(root / d) for d in RELOAD_DIRS if (root / d).is_dir()],
+               "reload_includes": ["*.py", "*.sql"]}
+    else:
+        log.info("serving with %d API processes on %s:%d", settings.web_workers, settings.host, settings.port)
+        run = {"workers": settings.web_workers}
     try:
-        uvicorn.run("app.cli:app_from_environment", factory=True, workers=settings.web_workers, **options)
+        uvicorn.run("app.cli:app_from_environment", factory=True, **run, **options)
     finally:
         if embedded is not None:
             del os.environ["DATABASE_URL"]
             embedded.stop()
+        if metrics_dir is not None:
+            from .metrics import remove_multiprocess_dir
+
+            del os.environ[METRICS_DIR_ENV]
+            remove_multiprocess_dir(metrics_dir)
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_metrics_dir(settings: Settings) -> Path | None:
+    """prometheus-client's multiprocess mode for the children: PROMETHEUS_MULTIPROC_DIR, set before
+    they start (the library reads it when it is imported). An operator's own folder is emptied and
+    kept; otherwise a fresh one is made, and returned so it is removed when the children are gone."""
+    from .metrics import prepare_multiprocess_dir
+
+    if not settings.metrics:
+        return None
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        prepare_multiprocess_dir(Path(given))
+        return None
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="codepattern-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(folder)
+    return folder
 
 
 def app_from_environment() -> Starlette:
@@ -79,8 +128,42 @@ def app_from_environment() -> Starlette:
     from .server import create_app
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
+
+
+def _preflight(settings: Settings) -> None:
+    """What would otherwise fail inside uvicorn's start-up with a traceback: the port, and
+    DATABASE_URL's server, user, password and database. One line with the fix instead."""
+    from .check import explain, port_is_free
+
+    busy = port_is_free(settings.host, settings.port)
+    if busy is not None:
+        raise busy
+    if settings.database_url:
+        import asyncpg
+
+        async def connect() -> None:
+            conn = await asyncpg.connect(settings.database_url, timeout=10)
+            await conn.close()
+
+        try:
+            asyncio.run(connect())
+        except Exception as exc:
+            if explain(exc, settings) is None:
+                return  # not one we can say better than the server's own start-up: let it report
+            raise
+
+
+def check(args: argparse.Namespace, settings: Settings) -> None:
+    """Print what is ready as a table; exit 1 when something needed is missing."""
+    from .check import FAIL, run_checks, table
+
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))  # the table says it all
+    checks = asyncio.run(run_checks(settings))
+    print(table(checks))
+    if any(c.state == FAIL for c in checks):
+        sys.exit(1)
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> None:
@@ -111,7 +194,13 @@ async def _run_worker(settings: Settings) -> None:
              describe_url(settings.database_url), settings.event_bus)
     services = Services.create(settings)
     await services.start()
+    metrics = None
     try:
+        if settings.metrics and settings.metrics_port:
+            from .metrics import WorkerMetrics
+
+            metrics = WorkerMetrics(services, settings.host, settings.metrics_port)
+            await metrics.start()
         if not services.sandbox.ready:
             log.warning("the sandbox refuses to judge here (SANDBOX_REQUIRE=%s): analyses that need a run fail",
                         settings.sandbox_require)
@@ -119,7 +208,11 @@ async def _run_worker(settings: Settings) -> None:
         await stop.wait()
         log.info("stopping: unfinished analyses go back to the queue")
     finally:
-        await services.close()
+        try:
+            if metrics is not None:
+                await metrics.close()
+        finally:
+            await services.close()
     log.info("codepattern worker stopped")
 
 
@@ -187,18 +280,21 @@ async def seed_with_solutions(settings: Settings) -> int:
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
+    """A development token for the local secret (or SUPABASE_JWT_SECRET), printed as the header
+    GraphiQL's Headers tab takes: {"Authorization": "Bearer <token>"}; --raw prints the token alone."""
+    import json
+
     from .auth import load_or_create_dev_secret, mint_token
 
     secret = load_or_create_dev_secret(settings.supabase_jwt_secret, settings.jwt_secret_file)
-    print(
-        mint_token(
-            secret,
-            user_id=args.user,
-            audience=settings.jwt_audience,
-            ttl_seconds=args.hours * 3600,
-            display_name=args.name,
-        )
+    value = mint_token(
+        secret,
+        user_id=args.user,
+        audience=settings.jwt_audience,
+        ttl_seconds=args.hours * 3600,
+        display_name=args.name,
     )
+    print(value if args.raw else json.dumps({"Authorization": f"Bearer {value}"}))
 
 
 def export_schema(args: argparse.Namespace, settings: Settings) -> None:
@@ -215,11 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: PORT or 8000)")
     p.add_argument("--workers", type=int, help="API processes (default: WEB_WORKERS or 1); >1 shares one database")
+    p.add_argument("--reload", action="store_true", help="development: restart when the code changes (one process)")
     p.set_defaults(run=serve)
 
     p = commands.add_parser("worker", help="run analysis workers only, no HTTP (needs DATABASE_URL)")
     p.add_argument("--concurrency", type=int, help="analyses run at once (default: ANALYSIS_WORKERS)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (default: METRICS_PORT, none)")
     p.set_defaults(run=worker)
+
+    p = commands.add_parser("check", help="show what is ready (database, migrations, roles, sandbox, models); "
+                                          "exit 1 when something needed is missing")
+    p.set_defaults(run=check)
 
     p = commands.add_parser("migrate", help="apply pending SQL migrations")
     p.set_defaults(run=migrate)
@@ -234,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="the user id (the token's sub); default: a new UUID")
     p.add_argument("--name", help="display name placed in user_metadata")
     p.add_argument("--hours", type=int, default=24 * 7, help="lifetime in hours (default: 168)")
+    p.add_argument("--raw", action="store_true", help="print the token alone (for curl), not the header as JSON")
     p.set_defaults(run=token)
 
     p = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
@@ -244,11 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Command-line flags override the environment; the settings object is never mutated.
-    flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers"}
+    flags = {"host": "host", "port": "port", "workers": "web_workers", "concurrency": "analysis_workers",
+             "metrics_port": "metrics_port"}
     overrides = {setting: value for flag, setting in flags.items() if (value := getattr(args, flag, None)) is not None}
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level)
-    args.run(args, settings)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        args.run(args, settings)
+    except Exception as exc:
+        from .check import explain
+
+        line = explain(exc, settings)
+        if line is None:
+            raise
+        # A known failure: one line that says what to do, not a traceback.
+        sys.exit(f"codepattern {args.command}: {line}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
   a cacheable miss is stored once answered; a mutation drops this process's entries at once;
 - HTTP caching for GET: a cacheable answer says `Cache-Control: public, max-age=...` with an
   ETag (`If-None-Match` gets a 304); every other GET answer `no-store`;
+- GraphiQL from the package's own assets (app/graphiql.py), never a CDN;
 - the request context (resolvers/context.py), and the WebSocket's token from `connection_init`.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import orjson
@@ -31,8 +33,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
+from resolvers.metrics import count_cached
 from resolvers.schema import Schema
 
+from .graphiql import GraphiQLAssets
 from .persisted_queries import PersistedQueries
 from .response_cache import Entry, cache_key, etag_of, normalised_document
 from .services import Services
@@ -41,16 +45,23 @@ NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, services: Services, schema: Schema) -> None:
+    def __init__(self, services: Services, schema: Schema, graphiql: GraphiQLAssets | None = None) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql" if services.settings.graphiql else None,
+            graphql_ide="graphiql" if graphiql is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         )
         self.services = services
+        self.graphiql = graphiql
         self.cache = services.response_cache
         self.persisted_queries = PersistedQueries(services.settings.persisted_queries_max)
         self._max_age = math.floor(self.cache.config.max_age_seconds)
+        self._metrics = services.settings.metrics
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page and assets from the package (app/graphiql.py), not Strawberry's CDN page.
+        assert self.graphiql is not None  # the view asks only when graphql_ide is set
+        return self.graphiql.page(request.url.path)
 
     # --- HTTP: the cache in front of Strawberry ---
 
@@ -61,20 +72,24 @@ class GraphQLApp(GraphQL[Context, None]):
         request = Request(scope, receive)
         raw_key = await self._raw_key(request) if self.cache.enabled else None
         if raw_key is not None and (entry := self.cache.lookup(raw_key)) is not None:
+            started = time.perf_counter()
             await self._cached_response(request, entry)(scope, receive, send)
+            if self._metrics:
+                count_cached(entry.operation_name, time.perf_counter() - started)
             return
         # What execute_single reads, and where it leaves the cache key of a cacheable answer. The
         # epoch is taken now: a change heard while this runs means its answer is not stored.
         request.state.cacheable = raw_key is not None
         request.state.cache_epoch = self.cache.epoch
-        request.state.cache_key = None
+        request.state.cache_key = request.state.cache_operation = None
         try:
             response = await self.run(request)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
         stored = None
         if raw_key is not None and request.state.cache_key is not None and response.status_code == 200:
-            stored = self.cache.store(raw_key, request.state.cache_key, bytes(response.body), request.state.cache_epoch)
+            stored = self.cache.store(raw_key, request.state.cache_key, bytes(response.body), request.state.cache_epoch,
+                                      request.state.cache_operation)
         if request.method == "GET" and response.media_type == "application/json":
             self._http_cache_headers(request, response, stored)
         await response(scope, receive, send)
@@ -133,6 +148,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 and context.cacheable):
             request.state.cache_key = cache_key(request_data.query, request_data.variables,
                                                 request_data.operation_name)
+            request.state.cache_operation = request_data.operation_name
         if _is_mutation(request_data):
             self.cache.invalidate()  # this process's readers see its own writes at once
         return result

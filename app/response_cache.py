@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
+from prometheus_client import Counter
 
 from db.database import Database
 from db.listen import Listener
@@ -42,6 +43,12 @@ from db.listen import Listener
 log = logging.getLogger(__name__)
 
 CHANGES_CHANNEL = "public_data_changed"
+
+_LOOKUPS = Counter("codepattern_response_cache_lookups", "Anonymous requests looked up in the response cache.",
+                   ["result"])
+LOOKUPS_HIT, LOOKUPS_MISSED = _LOOKUPS.labels("hit"), _LOOKUPS.labels("miss")
+INVALIDATIONS = Counter("codepattern_response_cache_invalidations",
+                        "Times this process forgot its cached answers (public data changed, LISTEN lost or back).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class Entry:
     etag: str
     stored_at: float
     epoch: int
+    operation_name: str | None = None  # as the client named it, for the operation metrics
 
 
 class _LRU(OrderedDict[Any, Any]):
@@ -153,16 +161,19 @@ class ResponseCache:
         entry: Entry | None = self._entries.get_fresh(key) if key is not None else None
         if entry is None or entry.epoch != self.epoch or self._clock() - entry.stored_at > self.config.max_age_seconds:
             self.misses += 1
+            LOOKUPS_MISSED.inc()
             return None
         self.hits += 1
+        LOOKUPS_HIT.inc()
         return entry
 
-    def store(self, raw_key: bytes, key: str, body: bytes, epoch: int) -> Entry | None:
+    def store(self, raw_key: bytes, key: str, body: bytes, epoch: int,
+              operation_name: str | None = None) -> Entry | None:
         """Keep `body` as the answer to `key` (and `raw_key`), unless public data changed since
         `epoch`, when its computation began, or it is too large."""
         if epoch != self.epoch or len(body) > self.config.max_entry_bytes:
             return None
-        entry = Entry(body, etag_of(body), self._clock(), epoch)
+        entry = Entry(body, etag_of(body), self._clock(), epoch, operation_name)
         self._keys.put(raw_key, key)
         self._entries.put(key, entry)
         self.stored += 1
@@ -172,6 +183,7 @@ class ResponseCache:
         """Public data changed (or we cannot know whether it did): forget every answer."""
         self.epoch += 1
         self.invalidations += 1
+        INVALIDATIONS.inc()
         self._entries.clear()
 
     def readiness(self) -> dict[str, object]:

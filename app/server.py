@@ -18,8 +18,11 @@ from core.settings import Settings, load_settings
 from db.migrate import pending_migrations
 from resolvers.schema import build_schema
 
+from .graphiql import ASSETS_PATH, packaged_assets
 from .graphql_view import GraphQLApp
 from .limits import BodySizeLimit, JSONErrors, graphql_limits
+from .metrics import MetricsEndpoint
+from .request_id import RequestId
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -79,15 +82,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return (bool(operator_token) and scheme.lower() == "bearer"
                 and secrets.compare_digest(token.strip().encode(), operator_token))
 
+    metrics = MetricsEndpoint(services) if settings.metrics else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
+        if metrics is not None:
+            await metrics.start()
         url = f"http://{settings.host}:{settings.port}/graphql"
         log.info("GraphQL ready at %s%s", url, " (GraphiQL in a browser)" if settings.graphiql else "")
         try:
             yield
         finally:
-            await services.close()
+            try:
+                if metrics is not None:
+                    await metrics.close()
+            finally:
+                await services.close()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -117,16 +128,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             report = public_readiness(report)
         return JSONResponse(report, status_code=200 if ready else 503)
 
-    graphql = GraphQLApp(services, build_schema(graphql_limits(settings)))
+    graphiql = packaged_assets() if settings.graphiql else None
+    if settings.otel_tracing:
+        from .tracing import configure_tracing
+
+        configure_tracing()
+    schema = build_schema(graphql_limits(settings), metrics=settings.metrics, tracing=settings.otel_tracing)
+    graphql = GraphQLApp(services, schema, graphiql)
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics.serve))
+    if graphiql is not None:
+        routes.append(Route(f"{ASSETS_PATH}/{{digest}}/{{name:path}}", graphiql.serve, methods=["GET", "HEAD"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-        ],
-        # Outermost first: an oversized body is refused before anything reads it.
+        routes=routes,
+        # Outermost first: every answer carries X-Request-ID; an oversized body is refused before
+        # anything reads it.
         middleware=[
+            Middleware(RequestId, access_log=settings.log_format == "json"),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
             Middleware(JSONErrors, path="/graphql"),
         ],

@@ -20,6 +20,7 @@ from typing import Literal
 from analysis.events import InProcessEventBus, PostgresEventBus, make_event_bus
 from analysis.pipeline import AnalysisPipeline
 from analysis.worker import AnalysisWorker, WorkerConfig
+from core.progress import bars_wanted
 from core.settings import Settings
 from db.database import Database, DatabaseConfig
 from db.rate_limits import RateLimitConfig, RateLimiter
@@ -78,6 +79,7 @@ def inference_config(settings: Settings) -> InferenceConfig:
         generation_max_prompt_tokens=settings.generation_max_prompt_tokens,
         generation_nice=settings.generation_nice,
         weights_cache_dir=settings.model_cache_dir if settings.model_cache else None,
+        progress_bars=bars_wanted(settings.progress_bars),
     )
 
 
@@ -175,7 +177,7 @@ class Services:
             bus=bus,
             pipeline=pipeline,
             worker=worker,
-            search=PatternSearch(db, models),
+            search=PatternSearch(db, models, progress_bars=bars_wanted(settings.progress_bars)),
             submissions=Submissions(
                 db, pipeline, bus, max_code_chars=settings.max_code_chars,
                 max_queued=settings.analysis_queue_max, on_queued=worker.wake,
@@ -234,6 +236,12 @@ class Services:
         status = self.models.status()
         log.info("models: background load finished in %.1f s (%s)", time.perf_counter() - started,
                  ", ".join(f"{kind} {status[kind]['state']}" for kind in kinds))
+        if status["embedding"]["state"] == "loaded":
+            # Semantic search's index, now rather than on the first search.
+            try:
+                await self.search.ensure_index()
+            except Exception:
+                log.exception("catalog embedding failed; searchPatterns tries again on first use")
 
     async def _stop_preload(self) -> None:
         task, self._preload_task = self._preload_task, None

@@ -26,7 +26,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # text: one readable line per record; json: one JSON object per line (for log collectors),
+    # with the request id of the request or analysis it belongs to.
+    log_format: Literal["text", "json"] = "text"
     graphiql: bool = True
+    # Progress bars for model loading and catalog embedding: auto draws them when stderr is a
+    # terminal (log lines otherwise), on / off force it.
+    progress_bars: Literal["auto", "on", "off"] = "auto"
+    # GET /metrics in Prometheus' text format (docs/OPERATIONS.md lists the metrics).
+    metrics: bool = True
+    # `codepattern worker` has no web server: with a port, it serves /metrics there (on HOST).
+    metrics_port: int | None = None
+    # OpenTelemetry spans per GraphQL operation and resolver (the `tracing` extra; exported as the
+    # OpenTelemetry SDK's OTEL_* variables say, e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+    otel_tracing: bool = False
 
     # --- Database ---
     # Unset: an embedded PostgreSQL in `data_dir/pgdata`. Set: used as given (Supabase included).

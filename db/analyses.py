@@ -20,7 +20,8 @@ from .scoped import Queryable
 
 ANALYSIS_COLUMNS = """
     id, learner_id, pattern_id, attempt_id, kind, status, code, code_sha256, result, model_used,
-    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings, language
+    ai_confidence, error, created_at, started_at, completed_at, model_key, job_attempts, timings, language,
+    request_id
 """
 NEW_JOB_CHANNEL = "analysis_jobs"
 # Payload: the id of a running analysis whose model prose is no longer wanted (superseded).
@@ -58,6 +59,7 @@ class Analysis:
     job_attempts: int
     timings: dict[str, Any] | None
     language: Language = Language.PYTHON
+    request_id: str | None = None  # of the request that queued it, for the logs
 
     @classmethod
     def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> Analysis:
@@ -87,6 +89,7 @@ class AnalysisRequest:
     # True when nothing is left for a model to add: the analysis is DONE as it is stored.
     final: bool = False
     language: Language = Language.PYTHON
+    request_id: str | None = None  # the API request's, so the worker logs under it too
 
 
 async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
@@ -123,12 +126,12 @@ async def create(conn: Connection, req: AnalysisRequest) -> Analysis:
         row = await conn.fetchrow(
             f"""
             INSERT INTO analyses (learner_id, pattern_id, attempt_id, kind, code, code_sha256, model_key, result,
-                                  language)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                  language, request_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             RETURNING {ANALYSIS_COLUMNS}
             """,
             req.learner_id, req.pattern_id, req.attempt_id, req.kind, req.code, req.code_sha256, req.model_key,
-            req.grounded, req.language,
+            req.grounded, req.language, req.request_id,
         )
         # Delivered at commit: workers in other processes wake up at once.
         await conn.execute(f"NOTIFY {NEW_JOB_CHANNEL}")
@@ -217,6 +220,16 @@ async def queued_count(db: Queryable, *, limit: int) -> int:
         "SELECT count(*) FROM (SELECT 1 FROM analyses WHERE status = 'QUEUED' LIMIT $1) q", limit
     )
     return int(count or 0)
+
+
+async def queue_stats(db: Queryable) -> tuple[int, float]:
+    """Jobs waiting for a worker, and how long the oldest has waited (seconds; 0 when none)."""
+    row = await db.fetchrow(
+        "SELECT count(*) AS queued, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest "
+        "FROM analyses WHERE status = 'QUEUED'"
+    )
+    assert row is not None  # an aggregate always returns its row
+    return int(row["queued"]), float(row["oldest"])
 
 
 async def mark_watched(db: Queryable, analysis_id: uuid.UUID) -> None:

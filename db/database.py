@@ -96,6 +96,13 @@ class Database:
     def connected(self) -> bool:
         return self._pool is not None
 
+    def pool_usage(self) -> tuple[int, int, int] | None:
+        """(connections open, of them idle, most allowed); None while not connected."""
+        pool = self._pool
+        if pool is None:
+            return None
+        return pool.get_size(), pool.get_idle_size(), pool.get_max_size()
+
     async def connect(self) -> None:
         """Start the embedded server when configured, then open the pool. A failure half way
         closes what was opened, so the caller has nothing to clean up."""

@@ -7,6 +7,8 @@ exactly the loading and prompt code the server uses.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -18,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,9 +198,32 @@ def _embedding_max_length(location: str, tokenizer: Any, config: Any) -> int:
 _LOAD_LOCK = threading.Lock()
 
 
-def load_embedding(source: ModelSource, device: torch.device) -> EmbeddingBundle:
+@contextlib.contextmanager
+def library_progress_bars(on: bool) -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights", the GGUF conversion) on or off for one
+    load: on a terminal they show how far it is; in a log they would be lines of carriage returns,
+    and our log lines say what is happening instead. The GGUF converter calls tqdm directly,
+    outside transformers' switch, so its name is pointed at a disabled tqdm meanwhile (loads run
+    one at a time, under _LOAD_LOCK)."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    original = vars(gguf_utils).get("tqdm")  # None if a later transformers moves it: then it shows
+    (hf_logging.enable_progress_bar if on else hf_logging.disable_progress_bar)()
+    if not on and original is not None:
+        setattr(gguf_utils, "tqdm", functools.partial(original, disable=True))  # noqa: B010  (not exported)
+    try:
+        yield
+    finally:
+        if original is not None:
+            setattr(gguf_utils, "tqdm", original)  # noqa: B010
+        (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
+
+
+def load_embedding(source: ModelSource, device: torch.device, *, progress_bars: bool = False) -> EmbeddingBundle:
     """Tokenizer and encoder for mean-pooled sentence embeddings (blocking)."""
-    with _LOAD_LOCK:
+    with _LOAD_LOCK, library_progress_bars(progress_bars):
         return _load_embedding(source, device)
 
 
@@ -209,12 +234,13 @@ def load_generation(
     weights_cache_dir: Path | None = None,
     *,
     cache_versions: dict[str, str] | None = None,
+    progress_bars: bool = False,
 ) -> GenerationBundle:
     """Tokenizer and causal LM (blocking). GGUF checkpoints are dequantised to floats by transformers;
     with ``weights_cache_dir`` the dequantised weights are kept there and later loads read them
     (see :func:`cache_ingredients`). ``cache_versions`` replaces the library versions in the cache
-    key (tests)."""
-    with _LOAD_LOCK:
+    key (tests). ``progress_bars``: transformers' bars on stderr (a terminal), else log lines only."""
+    with _LOAD_LOCK, library_progress_bars(progress_bars):
         return _load_generation(source, device, context_tokens, weights_cache_dir, cache_versions)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
+from prometheus_client import Counter, Histogram
 
 from core.errors import DependencyUnavailable
 
@@ -41,6 +43,19 @@ T = TypeVar("T")
 State = Literal["not_loaded", "loading", "loaded", "failed", "disabled"]
 
 _END = object()  # end of a generation stream
+
+
+GENERATED_TOKENS = Counter("codepattern_generated_tokens", "Tokens written by the local generative model.")
+GENERATION_TOKENS_PER_SECOND = Histogram(
+    "codepattern_generation_tokens_per_second",
+    "Speed of each finished generation: its tokens over its time from submission to the batch to "
+    "its last token (prefill and waiting for a batch place included).",
+    buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320, 640),
+)
+MODEL_LOAD_SECONDS = Histogram(
+    "codepattern_model_load_duration_seconds", "Loading a model, by kind and outcome (loaded, failed).",
+    ["kind", "outcome"], buckets=(0.5, 1, 2.5, 5, 10, 20, 40, 80, 160),
+)
 
 
 class ModelUnavailable(DependencyUnavailable):
@@ -73,6 +88,8 @@ class InferenceConfig:
     # GGUF checkpoints: dequantised weights kept here (safetensors) so a restart skips the
     # conversion; None: convert on every load.
     weights_cache_dir: Path | None = None
+    # transformers' progress bars while loading (a terminal); off: log lines only.
+    progress_bars: bool = False
 
 
 @dataclass
@@ -297,11 +314,14 @@ class ModelService:
         try:
             device = loading.resolve_device(self.config.model_device)
             if slot.kind == "embedding":
-                bundle: Any = await self._run(loading.load_embedding, source, device)
+                bundle: Any = await self._run(functools.partial(
+                    loading.load_embedding, progress_bars=self.config.progress_bars), source, device)
             else:
-                bundle = await self._run(loading.load_generation, source, device,
-                                         self.config.generation_context_tokens, self.config.weights_cache_dir)
+                bundle = await self._run(functools.partial(
+                    loading.load_generation, progress_bars=self.config.progress_bars), source, device,
+                    self.config.generation_context_tokens, self.config.weights_cache_dir)
         except Exception as exc:
+            MODEL_LOAD_SECONDS.labels(slot.kind, "failed").observe(time.perf_counter() - started)
             message = loading.short_error(exc)
             # Logged once: later requests are refused from the recorded state without a word.
             if not (retry and message == slot.last_error):
@@ -321,6 +341,7 @@ class ModelService:
         slot.device = bundle.device
         slot.state = "loaded"
         slot.load_seconds = time.perf_counter() - started
+        MODEL_LOAD_SECONDS.labels(slot.kind, "loaded").observe(slot.load_seconds)
         slot.last_error = None
         slot.failed_at = None
         slot.touch()
@@ -522,6 +543,9 @@ class ModelService:
             self._stop_events.discard(sequence.stop)
             self.stats.generations_finished += 1
             self.stats.generated_tokens += len(logprobs)
+            if logprobs:
+                GENERATED_TOKENS.inc(len(logprobs))
+                GENERATION_TOKENS_PER_SECOND.observe(len(logprobs) / max(1e-6, time.monotonic() - submitted))
             if sequence.stopped:
                 self.stats.generations_stopped_early += 1
             stream.tokens = len(logprobs)
@@ -543,6 +567,7 @@ class ModelService:
         )
         self._stop_events.add(sequence.stop)
         self.stats.generations_started += 1
+        submitted = time.monotonic()
         try:
             engine.submit(sequence)
         except RuntimeError:  # closed meanwhile

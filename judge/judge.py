@@ -42,6 +42,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Histogram
+
 from catalog import PatternDef, expected_output, normalize_output
 from core.domain import Language, Verdict
 from sandbox import RunResult, Sandbox
@@ -219,6 +221,14 @@ def compare_rows(size: int, expected: Sequence[str], actual: Sequence[str]) -> _
 # --------------------------------------------------------------------------- judge
 
 
+JUDGE_SECONDS = Histogram(
+    "codepattern_judge_duration_seconds",
+    "Judging one program: static checks, its sandbox runs at every size tested, the comparison.",
+    ["verdict"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0),
+)
+
+
 class Judge:
     def __init__(self, sandbox: Sandbox, max_code_chars: int = DEFAULT_MAX_CODE_CHARS) -> None:
         self.sandbox = sandbox
@@ -228,6 +238,11 @@ class Judge:
         """Verdict for ``code`` on ``pattern``. Raises only SandboxError (infrastructure failure;
         LanguageUnavailable when this server cannot run ``language``)."""
         started = time.monotonic()
+        judgment = await self._judge(pattern, code, language, started)
+        JUDGE_SECONDS.labels(judgment.verdict.value).observe(time.monotonic() - started)
+        return judgment
+
+    async def _judge(self, pattern: PatternDef, code: str, language: Language, started: float) -> Judgment:
         lang = support(language)
         default_expected = list(expected_output(pattern, pattern.rows))
         static = compile_error(code, self.max_code_chars, language)

@@ -18,6 +18,7 @@ from strawberry.types.graphql import OperationType
 from .errors import ErrorCodes, coded_errors
 from .execution import Executor
 from .limits import GraphQLLimits, validation_rules
+from .metrics import GraphQLMetrics
 from .mutation import Mutation
 from .query import Query
 from .sessions import QueryReadSession
@@ -54,13 +55,15 @@ class Schema(strawberry.Schema):
         errors[:] = coded_errors(errors) or []
 
 
-def build_schema(limits: GraphQLLimits = DEFAULT_LIMITS) -> Schema:
-    """The schema enforcing `limits` (resolvers/limits.py); one per distinct value, reused."""
-    return _build_schema(limits)
+def build_schema(limits: GraphQLLimits = DEFAULT_LIMITS, *, metrics: bool = True, tracing: bool = False) -> Schema:
+    """The schema enforcing `limits` (resolvers/limits.py); one per distinct value, reused.
+    `metrics`: count and time operations for /metrics (resolvers/metrics.py); `tracing`: an
+    OpenTelemetry span per operation and resolver (needs the `tracing` extra)."""
+    return _build_schema(limits, metrics, tracing)
 
 
 @lru_cache(maxsize=8)
-def _build_schema(limits: GraphQLLimits) -> Schema:
+def _build_schema(limits: GraphQLLimits, metrics: bool, tracing: bool) -> Schema:
     # The rule classes are built once here, not per request: ValidationCache keys on them, so a
     # class made per request (as QueryDepthLimiter(...) does) would make every request miss it.
     rules = validation_rules(limits)
@@ -74,6 +77,9 @@ def _build_schema(limits: GraphQLLimits) -> Schema:
         config=StrawberryConfig(batching_config=batching),  # pyright: ignore[reportArgumentType]
         execution_context_class=Executor,
         extensions=[
+            # First: its after-hook runs last, so it counts the errors as ErrorCodes coded them.
+            *([GraphQLMetrics] if metrics else []),
+            *(_tracing_extensions() if tracing else []),
             lambda: MaxTokensLimiter(limits.max_tokens),  # before parsing: sets the parser's limit
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
@@ -82,6 +88,23 @@ def _build_schema(limits: GraphQLLimits) -> Schema:
             QueryReadSession,
         ],
     )
+
+
+# Arguments recorded on resolver spans: identifiers and paging only. Never the learner's code,
+# search text or other input objects (they would end up in the tracing backend).
+TRACED_ARGUMENTS = frozenset({"id", "slug", "first", "after", "category", "difficulty", "period", "analysis_id"})
+
+
+def traced_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
+    return {k: v for k, v in arguments.items() if k in TRACED_ARGUMENTS}
+
+
+def _tracing_extensions() -> list[Any]:
+    try:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+    except ImportError as exc:  # opentelemetry-api is not installed
+        raise RuntimeError("OTEL_TRACING=true needs OpenTelemetry: pip install 'codepatternmaster[tracing]'") from exc
+    return [lambda: OpenTelemetryExtension(arg_filter=traced_arguments)]
 
 
 # The default limits: what `codepattern export-schema` prints (the SDL does not depend on them).

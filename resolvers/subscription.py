@@ -20,6 +20,7 @@ from core.errors import Unauthenticated
 from . import analysis as analysis_resolvers
 from .analysis_types import AnalysisEvent
 from .context import Info
+from .metrics import SUBSCRIPTIONS
 
 T = TypeVar("T")
 
@@ -62,8 +63,10 @@ class Subscription:
     async def analysis_updates(self, info: Info, analysis_id: strawberry.ID) -> AsyncGenerator[AnalysisEvent, None]:
         expires_at = info.context.caller.expires_at  # a bad token raises its error here
         events = until_token_expires(analysis_resolvers.analysis_updates(info, analysis_id), expires_at)
+        SUBSCRIPTIONS.inc()
         try:
             async for event in events:
                 yield event
         finally:
+            SUBSCRIPTIONS.dec()
             await events.aclose()

@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from prometheus_client import Histogram
+
 from core.errors import DependencyUnavailable
 
 from . import child as zyg
@@ -103,6 +105,21 @@ class SandboxLimits:
     max_processes: int = 16  # RLIMIT_NPROC, per run when each run has its own uid
     max_open_files: int = 32
     max_file_bytes: int = 1_000_000  # RLIMIT_FSIZE, largest file a run may write
+
+
+RUN_SECONDS = Histogram(
+    "codepattern_sandbox_run_duration_seconds",
+    "One learner program run in the sandbox, start to exit, by how it ended "
+    "(ok, error: a non-zero exit or a signal, or the limit that ended it: wall, cpu, output).",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+
+
+def run_outcome(result: RunResult) -> str:
+    if result.limit_exceeded:
+        return result.limit_exceeded
+    return "ok" if result.exit_code == 0 and not result.timed_out else "error"
 
 
 @dataclass(frozen=True)
@@ -695,11 +712,13 @@ class Sandbox:
             if lane.missing and self.require == "strict":
                 raise SandboxError(f"sandbox isolation incomplete, refusing to run: {'; '.join(lane.missing)}")
             try:
-                return await backend.run(code, stdin, limits)
+                result = await backend.run(code, stdin, limits)
             except _ZygoteDied:
                 # Lost with the zygote (killed from outside, crashed): one retry on a fresh one.
                 backend = await self._backend_for_run(lane)
-                return await backend.run(code, stdin, limits)
+                result = await backend.run(code, stdin, limits)
+        RUN_SECONDS.labels(run_outcome(result)).observe(result.duration_ms / 1000)
+        return result
 
     async def run_many(
         self, code: str, stdins: list[str], limits: SandboxLimits | None = None, *, runtime: str = "python"

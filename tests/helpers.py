@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -88,3 +91,14 @@ class GraphQLClient:
         body = await self(query, variables, token=token)
         assert body.get("errors"), f"expected errors, got {body}"
         return [e["extensions"]["code"] for e in body["errors"]]
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to a server started with start_new_session=True (its whole group: sandbox, workers),
+    SIGKILL if it has not exited within `timeout` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 
+from core.progress import Progress
 from db import embeddings
 from db.database import Database
 from db.embeddings import Match, PatternText
@@ -20,10 +21,14 @@ def pattern_text(p: PatternText) -> str:
     return f"{p.name}. {p.description} Category: {p.category.replace('-', ' ')}. {p.formula}"
 
 
+EMBED_CHUNK = 8  # patterns per embedding call while indexing: the progress moves in these steps
+
+
 class PatternSearch:
-    def __init__(self, db: Database, models: ModelService) -> None:
+    def __init__(self, db: Database, models: ModelService, *, progress_bars: bool = False) -> None:
         self.db = db
         self.models = models
+        self.progress_bars = progress_bars
         self._indexed_for: str | None = None
         self._lock = asyncio.Lock()
         self._pgvector: bool | None = None
@@ -48,13 +53,18 @@ class PatternSearch:
                 if pattern.stored_sha256 != digest:
                     stale.append((pattern.pattern_id, text, digest))
             if stale:
-                vectors = await self.models.embed([text for _, text, _ in stale])
-                await embeddings.store(
-                    self.db,
-                    model_key,
-                    [(pid, digest, vec) for (pid, _, digest), vec in zip(stale, vectors, strict=True)],
-                )
-                log.info("embedded %d patterns with %s", len(stale), model_key)
+                log.debug("embedding %d patterns with %s", len(stale), model_key)
+                with Progress(len(stale), "embedding the catalog", bar=self.progress_bars, log=log,
+                              unit="patterns") as progress:
+                    for start in range(0, len(stale), EMBED_CHUNK):
+                        chunk = stale[start:start + EMBED_CHUNK]
+                        vectors = await self.models.embed([text for _, text, _ in chunk])
+                        await embeddings.store(
+                            self.db,
+                            model_key,
+                            [(pid, digest, vec) for (pid, _, digest), vec in zip(chunk, vectors, strict=True)],
+                        )
+                        progress.update(len(chunk))
             self._indexed_for = model_key
             return len(stale)
 

@@ -9,6 +9,7 @@ supersedes their unfinished older ones (db/analyses.py `supersede`)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -18,6 +19,7 @@ from analysis.events import Event, EventBus
 from analysis.pipeline import AnalysisPipeline, judgment_summary
 from core.domain import AnalysisKind, AnalysisStatus, Caller, Language, Verdict
 from core.errors import BadUserInput, NotFound, ServiceUnavailable
+from core.request_id import current_request_id
 from db import analyses, attempts, learners, patterns, progress
 from db.analyses import Analysis, AnalysisRequest
 from db.attempts import AttemptWrite
@@ -31,6 +33,7 @@ from sandbox import LanguageUnavailable
 
 # The caller's view of the database (row level security), or the server's own in tools and tests.
 CallerDatabase = ScopedDatabase | Database
+log = logging.getLogger(__name__)
 QUEUE_FULL_RETRY_SECONDS = 30
 
 
@@ -184,6 +187,7 @@ class Submissions:
 
     async def _after_commit(self, analysis: Analysis, superseded: analyses.Superseded) -> None:
         if not analysis.status.is_final:
+            log.info("analysis %s: queued (%s)", analysis.id, analysis.kind.value)
             self.on_queued()
         for analysis_id in superseded.finished:  # their subscribers are waiting for an end
             await self.bus.publish(Event(analysis_id, AnalysisStatus.DONE, "superseded"))
@@ -215,6 +219,7 @@ class Submissions:
             grounded=grounded,
             final=grounded_only or not self.pipeline.needs_model(kind, language),
             language=language,
+            request_id=current_request_id(),
         )
         analysis = await analyses.create(conn, request)
         return analysis, await analyses.supersede(conn, analysis)

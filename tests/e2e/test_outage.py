@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.helpers import TEST_SECRET, token_for
+from tests.helpers import TEST_SECRET, stop_process_group, token_for
 from tests.live_server import free_port
 
 pytestmark = pytest.mark.db
@@ -309,12 +309,7 @@ async def load_on_server(cluster: OwnPostgres, tmp_path: Path, run: Run, **env: 
                 await asyncio.sleep(0.1)
         assert server.poll() is None, "the server died"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
 
 
 async def lost_writes(cluster: OwnPostgres, run: Run) -> tuple[list[str], dict[str, int]]:

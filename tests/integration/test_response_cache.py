@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from app.response_cache import ResponseCache, ResponseCacheConfig, cache_key
 from app.server import create_app
@@ -92,6 +93,21 @@ async def test_cached_answers_are_the_uncached_ones_byte_for_byte(services: Serv
         other = (await post(cached, PUBLIC_QUERIES[-1][0], operationName="A")).json()
         assert other == {"data": {"me": None}}
     assert json.loads(expected)["data"]["patterns"]["totalCount"] == 43
+
+
+async def test_hits_are_counted_in_the_metrics(services: Services, http: Client) -> None:
+    # A hit never reaches Strawberry (nor its metrics extension): the cache counts it as the query.
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    operation = {"operation_name": "Catalog", "operation_type": "query"}
+    async with http() as client:
+        await post(client, CATALOG, {"first": 3}, operationName="Catalog")  # stored
+        hits, operations = (sample("codepattern_response_cache_lookups_total", {"result": "hit"}),
+                            sample("codepattern_graphql_operations_total", operation))
+        await post(client, CATALOG, {"first": 3}, operationName="Catalog")  # a hit
+    assert sample("codepattern_response_cache_lookups_total", {"result": "hit"}) == hits + 1
+    assert sample("codepattern_graphql_operations_total", operation) == operations + 1
 
 
 async def test_the_same_query_written_differently_shares_an_entry(services: Services, http: Client) -> None:

@@ -38,7 +38,7 @@ from resolvers.schema import Schema
 
 from .graphiql import GraphiQLAssets
 from .persisted_queries import PersistedQueries
-from .response_cache import Entry, cache_key, etag_of, normalised_document
+from .response_cache import Entry, cache_key, chosen_operation, etag_of
 from .services import Services
 
 NOT_AN_OPERATION = "The request body must be a JSON object, or a non-empty array of them for a batch."
@@ -144,24 +144,27 @@ class GraphQLApp(GraphQL[Context, None]):
             return ExecutionResult(data=None, errors=[error])
         result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
                                               request_data)
-        if (isinstance(request, Request) and getattr(request.state, "cacheable", False) and not result.errors
-                and context.cacheable):
+        operation = chosen_operation(request_data.query, request_data.operation_name)
+        if operation is not None and operation[1] is OperationType.MUTATION:
+            self.cache.invalidate()  # this process's readers see its own writes at once
+        elif (operation is not None and isinstance(request, Request) and getattr(request.state, "cacheable", False)
+              and not result.errors and context.cacheable):
             request.state.cache_key = cache_key(request_data.query, request_data.variables,
                                                 request_data.operation_name)
-            request.state.cache_operation = request_data.operation_name
-        if _is_mutation(request_data):
-            self.cache.invalidate()  # this process's readers see its own writes at once
+            request.state.cache_operation = operation[0]  # the name the metrics count it under
         return result
 
     # --- JSON ---
 
-    def encode_json(self, data: object) -> bytes:
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: WebSocket messages go out as what this returns, and graphql-ws clients
+        # (Apollo, urql, gql) refuse binary frames.
         try:
-            return orjson.dumps(data)
+            return orjson.dumps(data).decode()
         except TypeError:
             # What orjson refuses and json writes: a lone surrogate quoted back from the caller's
             # input, an integer beyond 64 bits.
-            return json.dumps(data, separators=(",", ":")).encode()
+            return json.dumps(data, separators=(",", ":"))
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -206,12 +209,3 @@ class GraphQLApp(GraphQL[Context, None]):
             # A token was sent and it is bad: refuse the connection (4403) so the client refreshes it.
             raise ConnectionRejectionError({"code": context.auth_error.code.value,
                                             "message": context.auth_error.message})
-
-
-def _is_mutation(data: GraphQLRequestData) -> bool:
-    normalised = normalised_document(data.query) if data.query else None
-    if normalised is None:
-        return False
-    return any(kind is OperationType.MUTATION and (data.operation_name is None or name == data.operation_name)
-               for name, kind in normalised[1])
-

@@ -108,22 +108,27 @@ def normalised_document(query: str) -> tuple[str, frozenset[tuple[str | None, Op
     return hashlib.sha256(print_ast(document).encode()).hexdigest(), operations
 
 
+def chosen_operation(query: str | None, operation_name: str | None) -> tuple[str | None, OperationType] | None:
+    """(name, type) of the operation a request runs, or None when it names no single one (or the
+    document does not parse)."""
+    normalised = normalised_document(query) if query else None
+    if normalised is None:
+        return None
+    chosen = [(name, kind) for name, kind in normalised[1] if operation_name is None or name == operation_name]
+    return chosen[0] if len(chosen) == 1 else None
+
+
 def cache_key(query: str | None, variables: dict[str, Any] | None, operation_name: str | None) -> str | None:
     """The normalised key of a request that holds one query operation; None for anything else
     (a mutation, a subscription, a document that does not parse or names no single operation)."""
-    if not query:
-        return None
-    normalised = normalised_document(query)
-    if normalised is None:
-        return None
-    digest, operations = normalised
-    chosen = [kind for name, kind in operations if operation_name is None or name == operation_name]
-    if len(chosen) != 1 or chosen[0] is not OperationType.QUERY:
+    operation = chosen_operation(query, operation_name)
+    if operation is None or operation[1] is not OperationType.QUERY:
         return None
     try:
         canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return None
+    digest = normalised_document(query)[0]  # type: ignore[index, arg-type]  (parsed above)
     return f"{digest}:{hashlib.sha256(canonical).hexdigest()}:{operation_name or ''}"
 
 

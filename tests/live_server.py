@@ -50,7 +50,9 @@ async def subscribe(address: str, query: str, variables: dict[str, Any], token: 
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}))
         async with asyncio.timeout(limit_seconds):
             while True:
-                message = json.loads(await ws.recv())
+                frame = await ws.recv()
+                assert isinstance(frame, str), f"graphql-transport-ws messages are text frames, got {frame!r:.80}"
+                message = json.loads(frame)
                 messages.append(message)
                 if message["type"] in ("complete", "error"):
                     return messages

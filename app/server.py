@@ -27,6 +27,7 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
+
 def models_state(models: dict[str, Any]) -> str:
     """One word for /readyz's public answer: loading, failed (the rule-based fallback serves),
     on-demand (loads on first use), loaded or disabled."""

@@ -91,6 +91,9 @@ CREATE FUNCTION pattern_stats_perceived_difficulty(s pattern_stats) RETURNS text
 $$ SELECT CASE WHEN s.learners < 5 THEN 'UNRATED'
               WHEN s.completions::float8 / s.learners >= 0.7 THEN 'EASY'
               WHEN s.completions::float8 / s.learners >= 0.4 THEN 'MEDIUM' ELSE 'HARD' END $$;
+-- PostGraphile 4 reads whole rows (`select t.*`), which sql/015's column grant (no reference
+-- programs for request roles) refuses; in this scratch database only, anon may read them all.
+GRANT SELECT ON patterns TO anon;
 """
 BENCH_SECRET = "bench-http-secret-0123456789abcdef0123456789"
 PEERS = ROOT / "bench" / ".peers"
@@ -310,8 +313,10 @@ def postgraphile_catalog(data: dict) -> list[tuple]:
 
 
 def _pattern_row(node: dict, stats: dict) -> tuple:
-    # PostGraphile sends bigint as a string and numeric rounding can differ in the last digit.
-    numbers = tuple(round(float(stats.get(k) or 0), 3) for k in ("successRate", "averageTimeSpentSeconds"))
+    # PostGraphile sends bigint as a string, and SQL's numeric rounding (half up) can differ from
+    # Python's (binary floats, half even) in the last digit: the comparison stops a digit short.
+    numbers = (round(float(stats.get("successRate") or 0), 3),
+               round(float(stats.get("averageTimeSpentSeconds") or 0), 1))
     return (str(node["id"]), node["slug"], node["name"], node["difficulty"], tuple(node["preview"]),
             int(stats.get("attempts") or 0), int(stats.get("learners") or 0), int(stats.get("completions") or 0),
             numbers, stats.get("perceivedDifficulty") or "UNRATED")

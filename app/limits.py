@@ -1,4 +1,4 @@
-"""Request limits at the HTTP layer (pure ASGI middleware), and the GraphQL limits from settings.
+"""Request limits at the HTTP layer (pure ASGI middleware); the GraphQL limits come from the settings in app/services.py.
 
 - `BodySizeLimit`: a body over MAX_REQUEST_BYTES gets 413 before it is read: refused on its
   Content-Length, or, for a chunked body (or one longer than it said), as soon as the bytes
@@ -18,20 +18,6 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ErrorCode
-from core.settings import Settings
-from resolvers.limits import TOKENS_PER_FIELD, GraphQLLimits
-
-
-def graphql_limits(settings: Settings) -> GraphQLLimits:
-    return GraphQLLimits(
-        max_depth=settings.graphql_max_depth,
-        max_aliases=settings.graphql_max_aliases,
-        max_fields=settings.graphql_max_fields,
-        max_cost=settings.graphql_max_cost,
-        max_tokens=TOKENS_PER_FIELD * settings.graphql_max_fields,
-        introspection=settings.graphql_introspection,
-        max_batch=settings.graphql_max_batch,
-    )
 
 
 def error_body(message: str, code: ErrorCode) -> bytes:

@@ -20,10 +20,10 @@ from resolvers.schema import build_schema
 
 from .graphiql import ASSETS_PATH, packaged_assets
 from .graphql_view import GraphQLApp
-from .limits import BodySizeLimit, JSONErrors, graphql_limits
+from .limits import BodySizeLimit, JSONErrors
 from .metrics import MetricsEndpoint
 from .request_id import RequestId
-from .services import Services
+from .services import Services, graphql_limits
 
 log = logging.getLogger(__name__)
 

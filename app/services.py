@@ -29,6 +29,7 @@ from db.seed import migrate_and_seed
 from inference import InferenceConfig, ModelService, RemoteGenerationConfig, RemoteGenerator
 from inference.loading import Kind
 from judge.judge import Judge
+from resolvers.limits import TOKENS_PER_FIELD, GraphQLLimits
 from sandbox import Sandbox, SandboxLimits
 from usecases.search import PatternSearch
 from usecases.solutions import Solutions
@@ -108,6 +109,18 @@ def worker_config(settings: Settings) -> WorkerConfig:
         poll_seconds=settings.analysis_poll_seconds,
         max_attempts=settings.analysis_max_attempts,
         per_learner=settings.analysis_per_learner,
+    )
+
+
+def graphql_limits(settings: Settings) -> GraphQLLimits:
+    return GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_fields=settings.graphql_max_fields,
+        max_cost=settings.graphql_max_cost,
+        max_tokens=TOKENS_PER_FIELD * settings.graphql_max_fields,
+        introspection=settings.graphql_introspection,
+        max_batch=settings.graphql_max_batch,
     )
 
 

@@ -24,9 +24,8 @@ from graphql import (
 from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.types import ExecutionResult
 
-from app.limits import graphql_limits
 from app.server import create_app
-from app.services import Services
+from app.services import Services, graphql_limits
 from resolvers.limits import LIST_SIZES, SIZED_BY_PARENT, DocumentMeasure, GraphQLLimits
 from resolvers.schema import build_schema, schema
 from tests.helpers import GraphQLClient, token_for

@@ -1,4 +1,4 @@
-"""Request limits at the HTTP layer (pure ASGI middleware); the GraphQL limits come from the settings in app/services.py.
+"""Request limits at the HTTP layer (pure ASGI middleware); the GraphQL limits: app/services.py.
 
 - `BodySizeLimit`: a body over MAX_REQUEST_BYTES gets 413 before it is read: refused on its
   Content-Length, or, for a chunked body (or one longer than it said), as soon as the bytes

@@ -204,3 +204,50 @@ async def test_packaged_model_batched_equals_alone(monkeypatch: pytest.MonkeyPat
         assert service.generation_stats()["max_rows"] == 4
     finally:
         await service.aclose()
+
+
+def test_the_growing_cache_holds_what_concatenation_would() -> None:
+    # inference/batching.py's cache layers write each step into room kept at the end instead of
+    # concatenating; across room rebuilds, a batch selection and a crop, they must hold exactly
+    # what transformers' concatenating DynamicLayer holds.
+    from transformers.cache_utils import DynamicLayer
+
+    from inference.batching import _cache
+
+    torch.manual_seed(0)
+    ours = _cache([(torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4))])
+    layer = ours.layers[0]
+    plain = DynamicLayer()
+    plain.update(layer.keys.clone(), layer.values.clone())
+    for step in range(300):  # past the room several times
+        keys, values = torch.randn(layer.keys.shape[0], 2, 1, 4), torch.randn(layer.keys.shape[0], 2, 1, 4)
+        got = layer.update(keys, values)
+        want = plain.update(keys, values)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), step
+        if step == 140:
+            for each in (layer, plain):
+                each.batch_select_indices(torch.tensor([0, 2]))
+        if step == 200:
+            for each in (layer, plain):
+                each.crop(-7)
+    assert layer.get_seq_length() == plain.get_seq_length() == 5 + 300 - 7
+    assert type(layer).__name__ == "GrowingLayer"
+
+
+def test_assembled_rows_are_right_aligned_over_zeros() -> None:
+    # A newcomer's rows join the batch's in one copy (inference/batching.py `_assemble`):
+    # each group right-aligned at the batch's width, zeros in front, room left for next steps.
+    from inference.batching import _assemble
+
+    old = [(torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 4))]
+    new = [(torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4))]
+    cache = _assemble([old, new], 6)
+    layer = cache.layers[0]
+    assert layer.keys.shape == (3, 3, 6, 4) and layer.get_seq_length() == 6
+    assert torch.equal(layer.keys[:2], old[0][0]) and torch.equal(layer.values[:2], old[0][1])
+    assert torch.equal(layer.keys[2:, :, 2:], new[0][0]) and torch.equal(layer.values[2:, :, 2:], new[0][1])
+    assert not layer.keys[2:, :, :2].any() and not layer.values[2:, :, :2].any()
+    step = torch.randn(3, 3, 1, 4)
+    keys, _ = layer.update(step, step)
+    assert keys.shape[2] == 7 and torch.equal(keys[:, :, 6:], step)
+    assert keys.data_ptr() == layer._room[0].data_ptr()  # written into the room, not copied

@@ -68,6 +68,7 @@ def inference_config(settings: Settings) -> InferenceConfig:
         generation_gguf_file=settings.generation_gguf_file,
         model_device=settings.model_device,
         torch_threads=settings.torch_threads,
+        generation_threads=settings.generation_threads,
         model_workers=settings.model_workers,
         model_idle_unload_seconds=settings.model_idle_unload_seconds,
         models_enabled=settings.models_enabled,
@@ -201,31 +202,37 @@ class Services:
         )
 
     async def start(self) -> None:
-        """Open every part in order; on any failure close what was opened, then re-raise."""
+        """Open every part; on any failure close what was opened, then re-raise.
+
+        The slow parts overlap: the models load in their threads (seconds) while the sandbox's
+        zygotes start and the database connects and migrates; the rest needs the database."""
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.models.aclose)  # its threads exist from creation
             if self.generator is not self.models:
                 stack.push_async_callback(self.generator.aclose)
-            stack.push_async_callback(self.sandbox.aclose)
-            await self.sandbox.start()  # logs the isolation it achieved
-            stack.push_async_callback(self.db.close)
-            await self.db.connect()
-            await migrate_and_seed(self.db, "if-empty" if self.settings.seed_on_start else "never")
-            await require_request_roles(self.db)
-            status = self.models.status()
             preload = self.settings.models_enabled and self.settings.models_preload
+            database_up = asyncio.Event()
+            if preload:
+                # Not awaited: start-up goes on, /readyz says "models loading" until it ends.
+                self._preload_task = asyncio.get_running_loop().create_task(
+                    self._preload_models(database_up), name="models-preload")
+                # Cancelled before models.aclose (pushed first, closed last).
+                stack.push_async_callback(self._stop_preload)
+            stack.push_async_callback(self.sandbox.aclose)
+            stack.push_async_callback(self.db.close)
+            # Both awaited to the end even when one fails, so nothing is left starting.
+            results = await asyncio.gather(self.sandbox.start(), self._open_database(), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            database_up.set()
+            status = self.models.status()
             log.info(
                 "models (%s): embedding %s, generation %s",
                 "loading in the background" if preload else "loaded on first use",
                 status.get("embedding", {}).get("model"),
                 status.get("generation", {}).get("model"),
             )
-            if preload:
-                # Not awaited: start-up goes on, /readyz says "models loading" until it ends.
-                self._preload_task = asyncio.get_running_loop().create_task(
-                    self._preload_models(), name="models-preload")
-                # Cancelled before models.aclose (pushed first, closed last).
-                stack.push_async_callback(self._stop_preload)
             # Closed after the workers (their last events still go out), before the pool.
             stack.push_async_callback(self.bus.aclose)
             await self.bus.start()
@@ -236,7 +243,12 @@ class Services:
             self._stack = stack.pop_all()
         self.started = True
 
-    async def _preload_models(self) -> None:
+    async def _open_database(self) -> None:
+        await self.db.connect()
+        await migrate_and_seed(self.db, "if-empty" if self.settings.seed_on_start else "never")
+        await require_request_roles(self.db)
+
+    async def _preload_models(self, database_up: asyncio.Event) -> None:
         # A remote generation server loads its own model: only the embedding model is ours then.
         kinds: tuple[Kind, ...] = ("embedding", "generation") if self.generator is self.models else ("embedding",)
         started = time.perf_counter()
@@ -250,7 +262,8 @@ class Services:
         log.info("models: background load finished in %.1f s (%s)", time.perf_counter() - started,
                  ", ".join(f"{kind} {status[kind]['state']}" for kind in kinds))
         if status["embedding"]["state"] == "loaded":
-            # Semantic search's index, now rather than on the first search.
+            # Semantic search's index, now rather than on the first search (it needs the database).
+            await database_up.wait()
             try:
                 await self.search.ensure_index()
             except Exception:

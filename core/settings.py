@@ -103,7 +103,10 @@ class Settings(BaseSettings):
     # For GGUF checkpoints: the file inside `generation_model`'s folder/repo.
     generation_gguf_file: str | None = None
     model_device: str = "auto"  # auto | cpu | cuda | cuda:N
-    torch_threads: int = 1
+    torch_threads: int = 1  # per op in the model service's pool (embeddings, tokenising)
+    # The batch engine's threads for batches and prefills (a lone row's step uses one): 0 is the
+    # CPUs this process may use, at most 4. It runs niced, so the judge still goes first.
+    generation_threads: int = 0
     model_workers: int = 2  # threads in the model service's pool
     model_idle_unload_seconds: float = 600.0
     models_enabled: bool = True  # False: rule-based analysis only

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -83,6 +84,7 @@ class InferenceConfig:
     generation_batch_wait_ms: float  # an idle engine waits this long for company
     generation_max_prompt_tokens: int  # prompts are shortened (the code first) to this
     generation_nice: int  # niceness added to the generation thread
+    generation_threads: int = 0  # the engine's torch threads; 0: this process's CPUs, at most 4
     # A model that failed to load is tried again after this long (a folder may appear, a cache fill).
     retry_failed_seconds: float = 300.0
     # GGUF checkpoints: dequantised weights kept here (safetensors) so a restart skips the
@@ -513,7 +515,7 @@ class ModelService:
             self._engine = BatchEngine(bundle, BatchConfig(
                 max_batch=max(1, s.generation_max_batch),
                 batch_wait_s=max(0.0, s.generation_batch_wait_ms) / 1000,
-                torch_threads=self._threads,
+                torch_threads=engine_threads(s.generation_threads),
                 nice=s.generation_nice,
             ))
         return self._engine
@@ -634,6 +636,18 @@ def _fail(batch: list[_EmbedRequest], exc: BaseException) -> None:
     for request in batch:
         if not request.future.done():
             request.future.set_exception(exc)
+
+
+def engine_threads(setting: int) -> int:
+    """GENERATION_THREADS: as set, or (0) the CPUs this process may use, at most 4 (a 135M
+    model's step gains little past that, and the API process needs its share)."""
+    if setting > 0:
+        return setting
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def _set_torch_threads(threads: int) -> None:

@@ -31,14 +31,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
-
 from .service import GenerationStream, ModelUnavailable
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class RemoteGenerator:
         self._url = _safe_url(config.base_url)
         # No retries: a retried stream could repeat text already shown, and the pipeline has a
         # fallback. The timeout applies per phase (connect, each read), not to the whole reply.
+        # Imported here: the SDK costs half a second of every server start that does not use it.
+        from openai import AsyncOpenAI
+
         self._client = AsyncOpenAI(
             base_url=config.base_url,
             api_key=config.api_key or _NO_KEY,
@@ -152,6 +155,8 @@ class RemoteGenerator:
     async def _generate(
         self, stream: GenerationStream, messages: list[dict[str, str]], max_new_tokens: int | None
     ) -> AsyncIterator[str]:
+        import openai
+
         reason = self._refusal()
         if reason:
             raise ModelUnavailable(reason)
@@ -161,7 +166,7 @@ class RemoteGenerator:
             response = await self._client.chat.completions.create(
                 model=self.config.model,
                 # Role/content dicts are what the API takes; the SDK types them per role.
-                messages=cast(list[ChatCompletionMessageParam], messages),
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 stream=True,
                 temperature=0,
                 max_tokens=new_tokens,
@@ -252,6 +257,8 @@ class RemoteGenerator:
 
 def _describe(exc: openai.APIError, timeout: float, *, mid_reply: bool = False) -> str:
     """A short reason for an SDK error: its kind and, for HTTP errors, the server's message."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, openai.APIConnectionError):

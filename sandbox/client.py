@@ -604,9 +604,13 @@ class Sandbox:
     async def start(self) -> None:
         """Start one zygote per runtime found here (or probe the spawn path), once."""
         async with self._start_lock:
-            for lane in self._lanes.values():
-                if lane.backend is None and lane.unavailable is None:
-                    await self._start_lane(lane)
+            # The lanes start side by side (each zygote takes about a second to build its root);
+            # every start runs to its end before a failure is raised, so none is left half made.
+            lanes = [lane for lane in self._lanes.values() if lane.backend is None and lane.unavailable is None]
+            results = await asyncio.gather(*(self._start_lane(lane) for lane in lanes), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             self._started = True
 
     async def _start_lane(self, lane: _Lane) -> None:

@@ -23,7 +23,7 @@ report is printed and written to ``bench/results/classroom-<N>-<timestamp>.json`
 
 Each learner opens its own WebSocket (graphql-transport-ws) first, then calls ``submitAttempt``
 (HTTP) with a correct program for the "right-triangle" pattern (found with the ``patterns``
-query; each learner's code differs by a variable name and a comment so no earlier analysis is
+query; each learner's code differs by its loop variable's name so no earlier analysis is
 reused), then subscribes to ``analysisUpdates``. Figures per learner, in seconds after its submit:
 
 - verdict_s: the submitAttempt response arrived (it carries the verdict);
@@ -213,15 +213,16 @@ class Exercise:
     preview: list[str]
 
     def code(self, n: int) -> str:
-        """A correct program, different for every n (so no finished analysis is reused)."""
+        """A correct program, different for every n by its loop variable (so no finished analysis
+        is reused). No leading comment: with one, SmolLM2-135M numbers the lines off by one and the
+        verifier drops every sentence it writes (measured 2026-12-02), which measures nothing."""
         var = f"row_{n}"
         if self.reads_input:
-            return (f"# classroom learner {n}\n"
-                    f"n = int(input())\n"
+            return (f"n = int(input())\n"
                     f"for {var} in range(1, n + 1):\n"
                     f"    print('*' * {var})\n")
         lines = ", ".join(repr(line) for line in self.preview)
-        return f"# classroom learner {n}\nlines_{n} = [{lines}]\nfor {var} in lines_{n}:\n    print({var})\n"
+        return f"lines_{n} = [{lines}]\nfor {var} in lines_{n}:\n    print({var})\n"
 
 
 @dataclass

@@ -132,7 +132,8 @@ class BatchEngine:
                            os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + self.config.nice)
         self._threads = max(1, self.config.torch_threads)
         torch.set_num_threads(self._threads)
-        _keep_freed_memory()
+        if _keep_freed_memory() and self.bundle.device.type == "cpu":
+            self._reserve_memory()
         batch = _Batch()
         try:
             while True:
@@ -149,6 +150,22 @@ class BatchEngine:
                 left = list(self._pending)
                 self._pending.clear()
             self._fail_all(left, RuntimeError("generation engine closed"))
+
+    def _reserve_memory(self) -> None:
+        """Fault in, once, the memory a full batch's key/value room needs (twice: a merge holds the
+        old and the new), then free it for glibc to reuse (`_keep_freed_memory`), as GPU servers
+        reserve their KV cache up front. Without it, the first classroom's admission paid ~2 s of
+        page faults before anyone's first token. At most _RESERVE_MAX_BYTES."""
+        config = self.bundle.model.config
+        layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+        heads = int(getattr(config, "num_key_value_heads", 0) or getattr(config, "num_attention_heads", 0) or 0)
+        head_dim = int(getattr(config, "head_dim", 0) or (getattr(config, "hidden_size", 0) // max(1, heads)) or 0)
+        element = torch.finfo(self.bundle.model.dtype).bits // 8
+        wanted = 2 * (2 * layers * heads * head_dim * element) * self.config.max_batch * _RESERVE_TOKENS
+        chunks = [torch.ones(_RESERVE_CHUNK_BYTES // 4) for _ in range(min(wanted, _RESERVE_MAX_BYTES)
+                                                                       // _RESERVE_CHUNK_BYTES)]
+        log.debug("generation: reserved %d MB for key/value rooms", len(chunks) * _RESERVE_CHUNK_BYTES >> 20)
+        del chunks
 
     def _take_newcomers(self, active: int) -> list[Sequence] | None:
         """Sequences to admit now (possibly none); None once closed. Blocks while idle."""
@@ -486,22 +503,30 @@ def _growing_layer() -> type:
     return GrowingLayer
 
 
+# Tokens per row reserved up front (prompt and reply), in blocks glibc serves from its heaps.
+_RESERVE_TOKENS = 1024
+_RESERVE_CHUNK_BYTES = 4 * 1024 * 1024
+_RESERVE_MAX_BYTES = 1024 * 1024 * 1024
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 _MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling for it on 64-bit
 
 
-def _keep_freed_memory() -> None:
+def _keep_freed_memory() -> bool:
     """Ask glibc to keep freed blocks for reuse instead of handing them back to the kernel.
 
     Every admission allocates a few hundred MB of key/value room and activations and frees the
     old: with glibc's defaults each such block is a fresh mapping (or trimmed away when freed),
     so the next one is faulted in page by page. Measured in the classroom benchmark: 320,000 page
     faults and 2.5 s of kernel time in one admission of 7 learners, twice the prefill itself.
-    The cost: the process keeps its peak memory. Not glibc (musl, macOS): nothing to do."""
-    with contextlib.suppress(OSError, AttributeError):
+    The cost: the process keeps its peak memory. Not glibc (musl, macOS): nothing to do. True
+    when glibc took both settings."""
+    try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
-        libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
 
 
 def _common_prefix(prompts: list[list[int]]) -> int:

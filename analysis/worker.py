@@ -120,6 +120,10 @@ class AnalysisWorker:
 
     async def _loop(self) -> None:
         while True:
+            # Cleared before the claim, so a job queued while the claim runs (after its snapshot)
+            # still finds the event set; cleared after, its wake-up was lost and the job waited
+            # for a busy worker to finish (measured: 8 s for the 8th of 8 learners).
+            self._wake.clear()
             try:
                 job = await analyses.claim(self.db, self.worker_id, self.lease_seconds, self.max_attempts,
                                            self.per_learner)
@@ -136,12 +140,14 @@ class AnalysisWorker:
             if job is None and await self._solution_turn():
                 continue
             if job is None:
-                self._wake.clear()
                 # Listening, new jobs wake us; the poll only finds dead workers' expired leases.
                 idle = max(self.poll_seconds, self.lease_seconds / 2) if self._listener.listening else self.poll_seconds
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle)
                 continue
+            # One wake-up may stand for several jobs (and another worker's clear may have taken
+            # it): pass it on, so an idle worker looks for the next one.
+            self._wake.set()
             # The job's logs carry the id of the request that queued it (core/request_id.py).
             request = REQUEST_ID.set(job.request_id)
             try:

@@ -48,7 +48,6 @@ def database_config(settings: Settings) -> DatabaseConfig:
         pooler_mode=settings.database_pooler_mode,
         pool_min=settings.database_pool_min,
         pool_max=settings.database_pool_max,
-        anon_pool_max=settings.database_anon_pool_max,
         command_timeout=settings.database_command_timeout,
     )
 

@@ -49,9 +49,6 @@ class Settings(BaseSettings):
     database_pooler_mode: Literal["session", "transaction"] = "session"
     database_pool_min: int = 2
     database_pool_max: int = 10
-    # Connections that stay the `anon` role, for anonymous reads without a transaction around
-    # each (one round trip instead of three); 0: none. Not with the transaction pooler.
-    database_anon_pool_max: int = 4
     database_command_timeout: float = 30.0
     data_dir: Path = Field(default_factory=default_data_dir)
     # Load the pattern catalog on start-up when the patterns table is empty.

@@ -49,15 +49,6 @@ class DatabaseConfig:
     # Waiting for a pooled connection, a fresh connection's opening included: a request fails with
     # SERVICE_UNAVAILABLE after this rather than queueing without end on an exhausted pool.
     acquire_timeout: float = 10.0
-    # Connections kept in the `anon` role for their whole session, for anonymous reads without a
-    # transaction around each (db/scoped.py); 0, or a transaction pooler: none.
-    anon_pool_max: int = 0
-
-
-# What an anonymous reader's connection is for its whole session: the claims and role that
-# `db.scoped.begin_as(DbRole.ANON, ..., read_only=True)` sets per transaction elsewhere.
-ANON_SESSION = ("SELECT set_config('request.jwt.claims', '{\"role\":\"anon\"}', false), "
-                "set_config('default_transaction_read_only', 'on', false), set_config('role', 'anon', false)")
 
 
 # What a dependency that is down raises, as opposed to a bug in our code: ours (a
@@ -89,7 +80,6 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
         self._pool: asyncpg.Pool | None = None
-        self._anon_pool: asyncpg.Pool | None = None
         self.url: str | None = None
         self.embedded: EmbeddedPostgres | None = None
         # Callbacks told of every statement sent; tests count round trips with them.
@@ -101,14 +91,6 @@ class Database:
         if self._pool is None:
             raise NotConnected("the database is not connected")
         return self._pool
-
-    @property
-    def anon_pool(self) -> asyncpg.Pool | None:
-        """Connections that are the `anon` role for their whole session (None: none configured,
-        or a transaction pooler, where session state does not stay with a connection)."""
-        if self._pool is None:
-            raise NotConnected("the database is not connected")
-        return self._anon_pool
 
     @property
     def connected(self) -> bool:
@@ -134,12 +116,24 @@ class Database:
                 self.embedded = EmbeddedPostgres(config.pgdata_dir)
                 self.url = self.embedded.start()
             transaction_pooler = config.pooler_mode == "transaction"
-            self._pool = await self._new_pool(config.pool_min, config.pool_max, self._init_connection,
-                                              statement_cache=not transaction_pooler)
-            if config.anon_pool_max > 0 and not transaction_pooler:
-                # No connection yet: the `anon` role may not exist before the migrations run.
-                self._anon_pool = await self._new_pool(0, config.anon_pool_max, self._init_anon_connection,
-                                                       statement_cache=True)
+            pool = _Pool(
+                self.url,
+                acquire_timeout=config.acquire_timeout,
+                min_size=config.pool_min,
+                max_size=config.pool_max,
+                max_queries=50_000,  # asyncpg.create_pool's defaults, from here on
+                max_inactive_connection_lifetime=300.0,
+                loop=None,
+                connection_class=asyncpg.Connection,
+                record_class=asyncpg.Record,
+                timeout=config.connect_timeout,
+                command_timeout=config.command_timeout,
+                # Transaction poolers hand each transaction to any backend: no prepared statements.
+                statement_cache_size=0 if transaction_pooler else 100,
+                init=self._init_connection,
+                reset=_keep_session,
+            )
+            self._pool = await pool
         except BaseException:
             await self.close()
             raise
@@ -149,31 +143,6 @@ class Database:
             "embedded" if self.embedded else "DATABASE_URL",
             config.pooler_mode,
         )
-
-    def _new_pool(self, min_size: int, max_size: int, init: Callable[[asyncpg.Connection], Any], *,
-                  statement_cache: bool) -> _Pool:
-        assert self.url is not None
-        return _Pool(
-            self.url,
-            acquire_timeout=self.config.acquire_timeout,
-            min_size=min_size,
-            max_size=max_size,
-            max_queries=50_000,  # asyncpg.create_pool's defaults, from here on
-            max_inactive_connection_lifetime=300.0,
-            loop=None,
-            connection_class=asyncpg.Connection,
-            record_class=asyncpg.Record,
-            timeout=self.config.connect_timeout,
-            command_timeout=self.config.command_timeout,
-            # Transaction poolers hand each transaction to any backend: no prepared statements.
-            statement_cache_size=100 if statement_cache else 0,
-            init=init,
-            reset=_keep_session,
-        )
-
-    async def _init_anon_connection(self, conn: asyncpg.Connection) -> None:
-        await self._init_connection(conn)
-        await conn.execute(ANON_SESSION)
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
         await conn.set_type_codec("jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog")
@@ -186,12 +155,10 @@ class Database:
     async def close(self) -> None:
         """Close the pool and stop the embedded server; safe to call any number of times."""
         pool, self._pool = self._pool, None
-        anon_pool, self._anon_pool = self._anon_pool, None
         embedded, self.embedded = self.embedded, None
         try:
-            for each in (anon_pool, pool):
-                if each is not None:
-                    await each.close()
+            if pool is not None:
+                await pool.close()
         finally:
             if embedded is not None:
                 embedded.stop()

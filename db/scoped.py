@@ -80,12 +80,9 @@ class ReadSession:
     statement opens a new one, so each field still fails or succeeds on its own.
     """
 
-    def __init__(self, db: Database, begin: str | None, pool: asyncpg.Pool | None = None) -> None:
-        """`begin` opens the transaction as the caller; None: `pool`'s connections are the caller
-        already (the anonymous readers'), and each statement runs on its own."""
+    def __init__(self, db: Database, begin: str) -> None:
         self.db = db
         self._begin = begin
-        self._pool = pool
         self._lock = asyncio.Lock()
         self._acquired: PoolAcquireContext | None = None
         self._conn: Connection | None = None
@@ -97,18 +94,16 @@ class ReadSession:
             if self._closed:
                 raise RuntimeError("the read session has ended")  # a resolver outlived its operation
             if self._conn is None:
-                acquired = (self._pool or self.db.pool).acquire()
+                acquired = self.db.pool.acquire()
                 self._conn = await acquired.__aenter__()
                 self._acquired = acquired
             conn = self._conn
-            if not self._in_transaction and self._begin is not None:
+            if not self._in_transaction:
                 await conn.execute(self._begin)
                 self._in_transaction = True
             try:
                 return await getattr(conn, method)(query, *args)
             except BaseException:
-                if not self._in_transaction:
-                    raise
                 self._in_transaction = False
                 # A broken connection cannot roll back; the pool discards it on release.
                 with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
@@ -135,12 +130,7 @@ class ReadSession:
 
 class ScopedDatabase:
     """`Database`'s query methods, each run as one caller (see the module docstring): each
-    statement in its own transaction, or all in the read session while one is open.
-
-    Anonymous reads skip the transaction where the database has anonymous readers' connections
-    (`Database.anon_pool`: the `anon` role and claims for their whole session): the catalog page
-    is then one round trip, not three. Their statements see the same rows as in a transaction
-    as `anon`; only the snapshot is per statement, which public data can take."""
+    statement in its own transaction, or all in the read session while one is open."""
 
     def __init__(self, db: Database, role: DbRole, claims: Mapping[str, Any] | None) -> None:
         self.db = db
@@ -149,17 +139,10 @@ class ScopedDatabase:
         self._claims = claims
         self._session: ReadSession | None = None
 
-    def _anon_pool(self) -> asyncpg.Pool | None:
-        return self.db.anon_pool if self.role is DbRole.ANON else None
-
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[ReadSession]:
-        """Until the block ends, the query methods share one read-only transaction (an anonymous
-        reader's connection, where there are such)."""
-        if (pool := self._anon_pool()) is not None:
-            session = self._session = ReadSession(self.db, None, pool)
-        else:
-            session = self._session = ReadSession(self.db, begin_as(self.role, self._claims, read_only=True))
+        """Until the block ends, the query methods share one read-only transaction."""
+        session = self._session = ReadSession(self.db, begin_as(self.role, self._claims, read_only=True))
         try:
             yield session
         except BaseException as exc:
@@ -186,24 +169,18 @@ class ScopedDatabase:
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         if self._session is not None:
             return await self._session.run("fetch", query, args)
-        if (pool := self._anon_pool()) is not None:
-            return await pool.fetch(query, *args)
         async with self.transaction() as conn:
             return await conn.fetch(query, *args)
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         if self._session is not None:
             return await self._session.run("fetchrow", query, args)
-        if (pool := self._anon_pool()) is not None:
-            return await pool.fetchrow(query, *args)
         async with self.transaction() as conn:
             return await conn.fetchrow(query, *args)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         if self._session is not None:
             return await self._session.run("fetchval", query, args)
-        if (pool := self._anon_pool()) is not None:
-            return await pool.fetchval(query, *args)
         async with self.transaction() as conn:
             return await conn.fetchval(query, *args)
 

@@ -163,10 +163,8 @@ async def test_days_and_streaks_are_each_learners_own(services, alice_work) -> N
     for scoped in (as_bob, as_anon(services)):
         for statement in ("SELECT * FROM learner_streaks_recount", "UPDATE learner_streaks SET longest_days = 99",
                           "INSERT INTO learner_activity_daily (learner_id, day, points) VALUES ('x', now(), 5)"):
-            # In a writable transaction as the caller: the grants refuse, not read-only mode.
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                async with scoped.transaction() as conn:
-                    await conn.fetch(statement)
+                await scoped.fetch(statement)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await as_anon(services).fetch("SELECT * FROM learner_activity_daily")
     # The WEEK leaderboard still ranks everyone, for anyone, and shows only the ranking.
@@ -262,43 +260,3 @@ async def test_the_server_refuses_a_login_role_that_cannot_become_the_caller(ser
             await conn.close()
     finally:
         await services.db.execute(f"DROP ROLE {role}")
-
-
-async def test_anonymous_readers_connections_are_anon_and_read_only(services) -> None:
-    # db/database.py's anonymous readers' pool: every statement there is `anon` with anon's
-    # claims, in read-only mode, with no transaction around it (one round trip).
-    pool = services.db.anon_pool
-    assert pool is not None, "the anonymous readers' pool is on by default"
-    anon = as_anon(services)
-    await anon.fetchval("SELECT 1")  # opens a connection: the session set-up is its first statement
-    sent: list[str] = []
-    services.db.query_observers.append(sent.append)
-    try:
-        assert await anon.fetchval("SELECT current_user") == "anon"
-        assert await anon.fetchval("SELECT auth.jwt() ->> 'role'") == "anon"
-        # No transaction framing (which sets the claims), and the statements as sent; the
-        # background workers' own statements go by too.
-        ours = [q for q in sent if "current_user" in q or "auth.jwt()" in q or "request.jwt.claims" in q]
-        assert ours == ["SELECT current_user", "SELECT auth.jwt() ->> 'role'"]
-    finally:
-        services.db.query_observers.remove(sent.append)
-    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
-        await anon.fetch("UPDATE patterns SET name = name")
-    async with anon.read_session():
-        assert await anon.fetchval("SELECT current_setting('request.jwt.claims')") == '{"role":"anon"}'
-
-
-async def test_no_anonymous_readers_behind_a_transaction_pooler(services, tmp_path) -> None:
-    # Session state does not stay with a connection behind PgBouncer/Supavisor in transaction
-    # mode: anonymous reads then run in a transaction as `anon`, like every other caller's.
-    from db.database import Database, DatabaseConfig
-
-    db = Database(DatabaseConfig(url=services.db.url, pgdata_dir=tmp_path, pooler_mode="transaction",
-                                 pool_min=1, pool_max=2, command_timeout=10, anon_pool_max=4))
-    await db.connect()
-    try:
-        assert db.anon_pool is None
-        anon = ScopedDatabase(db, DbRole.ANON, {"role": "anon"})
-        assert await anon.fetchval("SELECT current_user") == "anon"
-    finally:
-        await db.close()

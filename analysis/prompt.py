@@ -76,7 +76,7 @@ _EXAMPLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def build_messages(facts: Facts, kind: AnalysisKind | str = AnalysisKind.FULL) -> list[dict[str, str]]:
-    """Chat messages: the system text, the worked examples, then this program's facts and code.
+    """Chat messages: the system text, the worked examples, then this program and its facts.
     Every kind gets the same narrow job; `kind` is checked (an unknown one is an error)."""
     kind_of(kind)
     messages = [{"role": "system", "content": SYSTEM}]
@@ -163,10 +163,7 @@ def _quote(row: str | None) -> str:
 
 
 def _request(code: str, facts: list[str]) -> str:
-    # The facts before the code: learners of one exercise with one verdict share them, so the
-    # prompt prefix the batch engine computes once runs on through them, and each learner's own
-    # part (prefilled per row) is little more than the program.
-    return "\n".join([*facts, "", "Program:", "```", *_numbered(code), "```", "", "Explain each line."])
+    return "\n".join(["Program:", "```", *_numbered(code), "```", "", *facts, "", "Explain each line."])
 
 
 def _numbered(code: str) -> list[str]:

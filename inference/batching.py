@@ -160,7 +160,7 @@ class BatchEngine:
         layers = int(getattr(config, "num_hidden_layers", 0) or 0)
         heads = int(getattr(config, "num_key_value_heads", 0) or getattr(config, "num_attention_heads", 0) or 0)
         head_dim = int(getattr(config, "head_dim", 0) or (getattr(config, "hidden_size", 0) // max(1, heads)) or 0)
-        element = torch.finfo(self.bundle.model.dtype).bits // 8
+        element = self.bundle.model.dtype.itemsize
         wanted = 2 * (2 * layers * heads * head_dim * element) * self.config.max_batch * _RESERVE_TOKENS
         chunks = [torch.ones(_RESERVE_CHUNK_BYTES // 4) for _ in range(min(wanted, _RESERVE_MAX_BYTES)
                                                                        // _RESERVE_CHUNK_BYTES)]

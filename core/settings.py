@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     generation_max_batch: int = 8  # sequences stepped together; more wait for a free place
     # An idle engine waits this long for company before a prefill (not when the batch fills
     # first): a class submitting together is judged in the meantime and then prefilled as one
-    # batch (bench_classroom: 8 learners' first model text p95 3.5 s -> 2.4 s with 30 -> 250 ms).
+    # batch (docs/BENCHMARKS.md, the classroom: 30 -> 250 ms, measured one change at a time).
     generation_batch_wait_ms: float = 250.0
     generation_max_prompt_tokens: int = 1024  # longer prompts are shortened (the code first)
     # Niceness of the generation thread (Linux): the judge and the API go before the model for CPU.

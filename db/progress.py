@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from .patterns import PATTERN_COLUMNS
 from .scoped import Queryable
 
 PROGRESS_COLUMNS = """
     learner_id, pattern_id, progress_percentage, time_spent_seconds, attempts, completed,
     completed_at, passed_at, best_score, points_awarded, last_attempt_at
 """
+PROGRESS_COLUMNS_OF_G = ", ".join(f"g.{name.strip()}" for name in PROGRESS_COLUMNS.split(","))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +54,15 @@ async def record(conn: Queryable, write: ProgressWrite) -> asyncpg.Record:
     return row
 
 
-async def for_learner(db: Queryable, learner_id: str) -> list[asyncpg.Record]:
+async def for_learner_with_patterns(db: Queryable, learner_id: str) -> list[asyncpg.Record]:
+    """The learner's progress, most recent first, each row also carrying its pattern's columns
+    (db/patterns.py PATTERN_COLUMNS): one statement for a page that shows the patterns' names."""
     return await db.fetch(
         f"""
-        SELECT {PROGRESS_COLUMNS} FROM progress
-        WHERE learner_id = $1
-        ORDER BY last_attempt_at DESC NULLS LAST, pattern_id
+        SELECT {PROGRESS_COLUMNS_OF_G}, {PATTERN_COLUMNS} FROM progress g
+        JOIN patterns p ON p.id = g.pattern_id
+        WHERE g.learner_id = $1
+        ORDER BY g.last_attempt_at DESC NULLS LAST, g.pattern_id
         """,
         learner_id,
     )

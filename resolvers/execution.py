@@ -13,11 +13,18 @@ Anything off that path (a null, a value the type refuses, an exception, any argu
 general way, which then produces the same data and the same error as it always did. The tests
 (tests/unit/test_execution.py) compare both executors on the catalog, fuzzed documents and the
 error cases.
+
+Fields whose value is an object go the same way when nothing can differ: a resolver-less field
+(an edge's `node`), or a resolver declared with `direct(read)` whose `read(parent)` returns the
+object the resolver would (a pattern's `stats` when the page joined them), or None when the
+resolver must run. The object's own selection is then executed here, and so is each object item
+of a list, without graphql-core's per-value dispatch. Types with an `is_type_of` check, deferred
+fragments and non-null fields whose read found nothing go the general way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import (
@@ -29,7 +36,7 @@ from graphql import (
     GraphQLOutputType,
     is_leaf_type,
 )
-from graphql.pyutils import Path, Undefined
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -37,8 +44,28 @@ from strawberry.types.field import StrawberryField
 # How to complete a field quickly, or None when it must go the general way; per object type and
 # field name (GraphQLField is not hashable). Schemas live as long as the process (resolvers.schema
 # keeps a few), so this stays small.
-Shortcut = Callable[[Any], Any]
+LeafShortcut = Callable[[Any], Any]
 _NOT_PLAIN = object()  # a shortcut's answer when the general path must decide
+# The metadata key of `direct`: how to read a resolver field's object off its parent.
+DIRECT_READ = "codepattern.direct_read"
+
+
+def direct(read: Callable[[Any], Any]) -> dict[str, Any]:
+    """Field metadata (`strawberry.field(metadata=direct(read))`): `read(parent)` returns what the
+    resolver would, an object, without awaiting anything; or None, and then the resolver runs."""
+    return {DIRECT_READ: read}
+
+
+class ObjectShortcut:
+    """A field whose object comes straight off its parent: the type to execute its selection on."""
+
+    __slots__ = ("non_null", "object_type", "read")
+
+    def __init__(self, read: Callable[[Any], Any], object_type: GraphQLObjectType, non_null: bool) -> None:
+        self.read, self.object_type, self.non_null = read, object_type, non_null
+
+
+Shortcut = LeafShortcut | ObjectShortcut
 _shortcuts: dict[GraphQLObjectType, dict[str, Shortcut | None]] = {}
 
 
@@ -49,16 +76,34 @@ def _leaf_of(type_: GraphQLOutputType) -> tuple[GraphQLLeafType, bool] | None:
     return (inner, non_null) if is_leaf_type(inner) else None  # type: ignore[return-value]
 
 
+def _object_of(type_: GraphQLOutputType) -> tuple[GraphQLObjectType, bool] | None:
+    """(the object type, whether it is non-null) for `Object` / `Object!` with no `is_type_of`."""
+    non_null = isinstance(type_, GraphQLNonNull)
+    inner = type_.of_type if non_null else type_
+    if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+        return inner, non_null
+    return None
+
+
 def _shortcut_for(field: GraphQLField) -> Shortcut | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField) or field.args:
+    if not isinstance(definition, StrawberryField) or field.args or field.subscribe is not None:
         return None
+    type_ = field.type
+    declared = (definition.metadata or {}).get(DIRECT_READ)
+    if declared is not None:
+        target = _object_of(type_)
+        if target is None or definition.extensions or definition.permission_classes:
+            return None
+        return ObjectShortcut(declared, *target)
     # Strawberry gives basic fields (no resolver, extensions or handlers) this marked resolver.
-    if not getattr(field.resolve, "_is_default", False) or field.subscribe is not None:
+    if not getattr(field.resolve, "_is_default", False):
         return None
     read = definition.default_resolver
     name = definition.python_name
-    type_ = field.type
+    target = _object_of(type_)
+    if target is not None:
+        return ObjectShortcut(lambda source: read(source, name), *target)
     leaf = _leaf_of(type_)
     if leaf is not None:
         coerce, non_null = leaf[0].coerce_output_value, leaf[1]
@@ -99,6 +144,71 @@ def _shortcut_for(field: GraphQLField) -> Shortcut | None:
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
+    def _object_field(self, parent_type: GraphQLObjectType, name: str, shortcut: ObjectShortcut, source: Any,
+                      path: Path | None, response_name: str, field_details_list: Any,
+                      position_context: Any) -> Any:
+        return self._complete_object(shortcut, parent_type.fields[name].type, source,
+                                     Path(path, response_name, parent_type.name), field_details_list,
+                                     position_context)
+
+    def _complete_object(self, shortcut: ObjectShortcut, field_type: GraphQLOutputType, source: Any,
+                         path: Path, field_details_list: Any, position_context: Any) -> Any:
+        """An object field's value, completed as graphql-core's execute_field would; _NOT_PLAIN
+        when the general path must run it (nothing has been run or recorded then)."""
+        if position_context is not None:  # inside deferred work: graphql-core tracks delivery groups
+            return _NOT_PLAIN
+        try:
+            value = shortcut.read(source)
+        except Exception:
+            return _NOT_PLAIN  # the general path raises it again, located and reported
+        if value is None:
+            return _NOT_PLAIN if shortcut.non_null else None
+        if self.is_awaitable(value):
+            return _NOT_PLAIN
+        grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(shortcut.object_type,
+                                                                                  field_details_list)
+        if new_defer_usages:
+            return _NOT_PLAIN
+        return self._execute_object(shortcut.object_type, field_type, value, path, field_details_list,
+                                    grouped_field_set)
+
+    def _execute_object(self, object_type: GraphQLObjectType, field_type: GraphQLOutputType, value: Any,
+                        path: Path, field_details_list: Any, grouped_field_set: Any) -> Any:
+        # graphql-core's error handling around a field's completion: a field error becomes a null
+        # here unless the field is non-null, when it travels to the nearest nullable parent.
+        try:
+            completed = self.execute_fields(object_type, value, path, grouped_field_set, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field_type, field_details_list, path)
+            return None
+        if type(completed) is not dict and self.is_awaitable(completed):
+            return self._awaited_field(completed, field_type, field_details_list, path)
+        return completed
+
+    async def _awaited_field(self, completed: Awaitable[Any], field_type: GraphQLOutputType,
+                             field_details_list: Any, path: Path) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field_type, field_details_list, path)
+            return None
+
+    def complete_list_item_value(self, item: Any, complete_results: list[Any], item_type: GraphQLOutputType,
+                                 field_details_list: Any, info: Any, item_path: Path,
+                                 position_context: Any) -> bool:
+        """An object item is executed here (no per-item dispatch through complete_value); anything
+        else, and any item under deferred work, goes graphql-core's way."""
+        target = _object_of(item_type) if item is not None and position_context is None else None
+        if target is not None and not self.is_awaitable(item):
+            grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(target[0], field_details_list)
+            if not new_defer_usages:
+                completed = self._execute_object(target[0], item_type, item, item_path, field_details_list,
+                                                 grouped_field_set)
+                complete_results.append(completed)
+                return type(completed) is not dict and completed is not None and self.is_awaitable(completed)
+        return super().complete_list_item_value(item, complete_results, item_type, field_details_list, info,
+                                                item_path, position_context)
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -117,6 +227,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             by_name = _shortcuts[parent_type] = {}
         done: dict[str, Any] = {}
         rest: dict[str, Any] | None = None
+        pending: list[str] | None = None  # object fields whose completion is an awaitable
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
             name = node.name.value
@@ -127,26 +238,44 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 shortcut = by_name[name] = _shortcut_for(field) if field is not None else None
             value = _NOT_PLAIN
             if shortcut is not None and not node.arguments and len(field_details_list) == 1:
-                try:
-                    value = shortcut(source_value)
-                except Exception:
-                    value = _NOT_PLAIN  # the general path raises it again, located and reported
+                if isinstance(shortcut, ObjectShortcut):
+                    # Only before any field that goes the general way: run ahead of such a field,
+                    # an object's error could win over the one graphql-core would report first.
+                    if rest is not None:
+                        value = _NOT_PLAIN
+                    else:
+                        value = self._object_field(parent_type, name, shortcut, source_value, path,
+                                                   response_name, field_details_list, position_context)
+                        if type(value) is not dict and value is not _NOT_PLAIN and value is not None \
+                                and self.is_awaitable(value):
+                            pending = [*(pending or ()), response_name]
+                else:
+                    try:
+                        value = shortcut(source_value)
+                    except Exception:
+                        value = _NOT_PLAIN  # the general path raises it again, located and reported
             if value is _NOT_PLAIN:
                 if rest is None:
                     rest = {}
                 rest[response_name] = field_details_list
             else:
                 done[response_name] = value
-        if rest is None:
-            return done
-        others = super().execute_fields(parent_type, source_value, path, rest, position_context)
-        if isinstance(others, dict):
+        others = super().execute_fields(parent_type, source_value, path, rest,
+                                        position_context) if rest is not None else {}
+        if pending is None and isinstance(others, dict):
             return _in_order(grouped_field_set, done, others)
+        return self._merged(grouped_field_set, done, pending or [], others)
 
-        async def merged() -> dict[str, Any]:
-            return _in_order(grouped_field_set, done, await others)
-
-        return merged()
+    async def _merged(self, grouped_field_set: dict[str, Any], done: dict[str, Any], pending: list[str],
+                      others: Any) -> dict[str, Any]:
+        # All at once, as graphql-core gathers a selection's awaitables: loaders batch across them.
+        awaitables = [done[name] for name in pending]
+        if not isinstance(others, dict):
+            awaitables.append(others)
+        results = await gather_with_cancel(*awaitables)
+        for name, value in zip(pending, results, strict=False):
+            done[name] = value
+        return _in_order(grouped_field_set, done, others if isinstance(others, dict) else results[-1])
 
 
 def _in_order(grouped_field_set: dict[str, Any], done: dict[str, Any], others: dict[str, Any]) -> dict[str, Any]:

@@ -107,11 +107,9 @@ class Query:
 
     @strawberry.field(description="The signed-in learner's progress, most recent first.")
     async def progress(self, info: Info) -> list[Progress]:
-        rows = await progress.for_learner(info.context.db, info.context.user_id())
-        # Their patterns in one statement now (the catalog is small): each Progress carries its
-        # row, so `pattern` needs no loader future per row.
-        pattern_rows = await patterns.by_ids(info.context.db, [r["pattern_id"] for r in rows]) if rows else []
-        return [Progress.from_row(r, pattern_row) for r, pattern_row in zip(rows, pattern_rows, strict=True)]
+        # Each row comes with its pattern's columns (one statement), so `pattern` needs no loader.
+        rows = await progress.for_learner_with_patterns(info.context.db, info.context.user_id())
+        return [Progress.from_row(r, r) for r in rows]
 
     @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days. "
                       "With groupId: that group's board (its owner's and members' only).")

@@ -17,6 +17,7 @@ from core.errors import BadUserInput, NotFound
 from db.paging import Keyset
 
 from .context import Info
+from .execution import direct
 
 # The domain's own enums, exposed as they are: one list of values for the judge, the database
 # and the API (strawberry.enum registers the class in place and returns it).
@@ -160,14 +161,15 @@ class Pattern:
         return Solution(language=found.language, code=found.code, explanation=found.explanation,
                         model_used=found.model_used)
 
-    @strawberry.field
+    def stats_at_hand(self) -> PatternStats | None:
+        """The counters that came with the row (list pages join them), else None."""
+        return PatternStats.from_row(self.stats_row) if self.stats_row is not None else None
+
+    @strawberry.field(metadata=direct(stats_at_hand))
     def stats(self, info: Info) -> PatternStats:
-        # A plain method that returns either the counters that came with the row (list pages
-        # join them) or an awaitable from the batching loader: graphql-core awaits the latter,
-        # and the common case costs no coroutine per pattern.
-        if self.stats_row is not None:
-            return PatternStats.from_row(self.stats_row)
-        return _load_stats(info, self.db_id)  # type: ignore[return-value]
+        # Direct (resolvers/execution.py) when the counters came with the row; otherwise an
+        # awaitable from the batching loader, which graphql-core awaits.
+        return self.stats_at_hand() or _load_stats(info, self.db_id)  # type: ignore[return-value]
 
 
 async def _load_stats(info: Info, pattern_id: int) -> PatternStats:
@@ -263,13 +265,14 @@ class Progress:
             pattern_row=pattern_row,
         )
 
-    @strawberry.field
+    def pattern_at_hand(self) -> Pattern | None:
+        """The pattern when the list that made this row fetched it (Query.progress does), else None."""
+        return Pattern.from_row(self.pattern_row) if self.pattern_row is not None else None
+
+    @strawberry.field(metadata=direct(pattern_at_hand))
     def pattern(self, info: Info) -> Pattern:
-        # Plain, like Pattern.stats: a list of progress resolves its patterns without a coroutine
-        # (and a task in graphql-core's gather) per row when the list fetched them.
-        if self.pattern_row is not None:
-            return Pattern.from_row(self.pattern_row)
-        return load_pattern(info, self.pattern_id)  # type: ignore[return-value]
+        # Like Pattern.stats: direct when the list fetched the patterns, else through the loader.
+        return self.pattern_at_hand() or load_pattern(info, self.pattern_id)  # type: ignore[return-value]
 
 
 @strawberry.type

@@ -79,7 +79,7 @@ async def test_query_modules_as_b_cannot_reach_a_without_the_resolvers_checks(se
     as_bob = as_learner(services, bob)
     alice = alice_work["id"]
     # Reads: the resolvers compare learner ids; here nobody does, and still nothing comes back.
-    assert await progress.for_learner(as_bob, alice) == []
+    assert await progress.for_learner_with_patterns(as_bob, alice) == []
     assert await progress.by_learner_and_patterns(as_bob, [(alice, alice_work["pattern"])]) == [None]
     assert await attempts.by_id(as_bob, alice_work["attempt"]) is None
     for analysis_id in alice_work["analyses"]:
@@ -92,7 +92,7 @@ async def test_query_modules_as_b_cannot_reach_a_without_the_resolvers_checks(se
     assert await analyses.by_attempt_ids(as_bob, [alice_work["attempt"]]) == [None]
     # As Alice, the same calls find her rows: the policy, not a broken query, hid them.
     as_alice = as_learner(services, alice)
-    assert len(await progress.for_learner(as_alice, alice)) == 1
+    assert len(await progress.for_learner_with_patterns(as_alice, alice)) == 1
     assert await attempts.by_id(as_alice, alice_work["attempt"]) is not None
     assert (await attempts.page_for_learner(as_alice, alice, None, 20, None)).total_count == 1
     assert (await analyses.page_for_learner(as_alice, alice, 20, None)).total_count == 2

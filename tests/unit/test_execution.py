@@ -16,13 +16,38 @@ import strawberry
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
 
-from resolvers.execution import Executor
+from resolvers.execution import Executor, direct
 
 
 @strawberry.enum
 class Color(enum.Enum):
     RED = "red"
     BLUE = "blue"
+
+
+@strawberry.type
+class Part:
+    label: str
+    size: int
+    broken_size: int  # holds a string the Int scalar refuses
+
+    @strawberry.field
+    def failing(self) -> str:  # non-null: its error nulls the nearest nullable parent
+        raise ValueError("this part always fails")
+
+    @strawberry.field
+    async def later(self) -> str:
+        await asyncio.sleep(0)
+        return self.label * 2
+
+
+def part(i: int) -> Part:
+    return Part(label=f"part{i}", size=i, broken_size="nope")  # type: ignore[arg-type]
+
+
+def part_at_hand(item: Item) -> Part | None:
+    """Items with an even count hold their part; the others make the resolver fetch it."""
+    return part(item.count) if item.count % 2 == 0 else None
 
 
 @strawberry.type
@@ -37,6 +62,22 @@ class Item:
     broken_count: int  # holds a string the Int scalar refuses
     missing: str  # holds None
     bad_tags: list[str]  # holds a None item
+    # Objects read straight off the item, and one through a resolver declared `direct`.
+    main: Part
+    spare: Part | None  # holds None for odd counts
+    lost: Part  # holds None: the general path's non-null error must come out
+
+    @strawberry.field(metadata=direct(part_at_hand))
+    def fetched(self) -> Part:
+        at_hand = part_at_hand(self)
+        if at_hand is not None:
+            return at_hand
+
+        async def load() -> Part:
+            await asyncio.sleep(0)
+            return part(self.count + 100)
+
+        return load()  # type: ignore[return-value]
 
     @strawberry.field
     def loud(self) -> str:
@@ -60,6 +101,7 @@ class Item:
 class Box:
     label: str
     items: list[Item]
+    maybe_items: list[Item | None]  # holds a None item
 
     @strawberry.field
     def failing(self) -> str:
@@ -69,18 +111,19 @@ class Box:
 def item(i: int) -> Item:
     return Item(name=f"item{i}", count=i, ratio=None if i % 2 else i / 3, color=Color.RED if i % 2 else Color.BLUE,
                 tags=[f"t{i}", "x"], maybe_tags=None if i % 3 else ["m"], broken_count="nope",  # type: ignore[arg-type]
-                missing=None, bad_tags=["ok", None])  # type: ignore[arg-type, list-item]
+                missing=None, bad_tags=["ok", None],  # type: ignore[arg-type, list-item]
+                main=part(i), spare=None if i % 2 else part(i + 10), lost=None)  # type: ignore[arg-type]
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     def box(self) -> Box:
-        return Box(label="the box", items=[item(i) for i in range(4)])
+        return Box(label="the box", items=[item(i) for i in range(4)], maybe_items=[item(5), None, item(6)])
 
     @strawberry.field
     async def boxes(self) -> list[Box | None]:
-        return [Box(label="a", items=[item(1)]), None]
+        return [Box(label="a", items=[item(1)], maybe_items=[None]), None]
 
     @strawberry.field
     def number(self) -> int:
@@ -102,6 +145,14 @@ DOCUMENTS = [
     "{ box { ...B } } fragment B on Box { label items { ...I } } fragment I on Item { name tags color }",
     "{ boxes { label items { name later missing } } number }",
     "{ box { items { ... on Item { name } count } } }",
+    "{ box { items { name main { label size } spare { label } fetched { label size } } } }",
+    "{ box { items { main { brokenSize label } spare { brokenSize } } } }",
+    "{ box { items { name lost { label } } } }",
+    "{ box { maybeItems { name main { failing label } } } }",
+    "{ box { items { main { later label } fetched { later } spare { later } } } }",
+    "{ box { maybeItems { name fetched { label later } } items { a: main { size } b: main { label } } } }",
+    "{ boxes { maybeItems { main { label } } items { fetched { label failing } } } }",
+    "{ box { items { main { label } main { size } } } }",
 ]
 
 
@@ -130,6 +181,27 @@ async def test_the_shortcut_is_taken_and_the_errors_still_come() -> None:
     assert shortcut.data is None or all(i is None for i in shortcut.data["box"]["items"])
     messages = {e.message for e in shortcut.errors}
     assert any("Int cannot represent" in m for m in messages), messages
+
+
+async def test_object_fields_and_list_items_take_the_shortcut() -> None:
+    # Only the general path builds a resolve info: with every object field, list item and leaf
+    # on the shortcut, the page below builds one per resolver that must run (box, fetched x2).
+    built = 0
+    original = Executor.build_resolve_info
+
+    def counting(self: Executor, *args: Any) -> Any:
+        nonlocal built
+        built += 1
+        return original(self, *args)
+
+    Executor.build_resolve_info = counting  # type: ignore[method-assign]
+    try:
+        result = await SHORTCUT.execute("{ box { items { main { label } spare { label } fetched { size } } } }")
+    finally:
+        Executor.build_resolve_info = original  # type: ignore[method-assign]
+    assert result.errors is None
+    assert [i["fetched"]["size"] for i in result.data["box"]["items"]] == [0, 101, 2, 103]
+    assert built == 1 + 2 + 1  # box, the two fetched parts not at hand, and `items` itself
 
 
 # When a null propagates past siblings that are still awaitables, graphql-core drops them unawaited

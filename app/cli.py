@@ -43,9 +43,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.reload or settings.web_workers > 1:
         _serve_processes(settings, options, reload=bool(args.reload))
         return
+    from .gc_tuning import tune_for_serving
     from .server import create_app
 
-    uvicorn.run(create_app(settings), **options)
+    app = create_app(settings)
+    tune_for_serving()
+    uvicorn.run(app, **options)
 
 
 # What `serve --reload` watches: our packages and the migrations.
@@ -125,11 +128,14 @@ def _prepare_metrics_dir(settings: Settings) -> Path | None:
 
 def app_from_environment() -> Starlette:
     """The ASGI app of one `serve --workers N` child (uvicorn calls this factory in each)."""
+    from .gc_tuning import tune_for_serving
     from .server import create_app
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_for_serving()
+    return app
 
 
 def _preflight(settings: Settings) -> None:

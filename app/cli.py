@@ -47,7 +47,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     from .server import create_app
 
     app = create_app(settings)
-    tune_for_serving()
+    if settings.gc_tuning:
+        tune_for_serving()
     uvicorn.run(app, **options)
 
 
@@ -134,7 +135,8 @@ def app_from_environment() -> Starlette:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    tune_for_serving()
+    if settings.gc_tuning:
+        tune_for_serving()
     return app
 
 

@@ -15,6 +15,8 @@ before the load):
 - catalog: "20 patterns with their statistics", anonymous:
   - ours: `codepattern serve` as deployed (the response cache on);
   - ours-nocache: the same with RESPONSE_CACHE=false: what the GraphQL engine itself costs;
+  - ours-nocache-gcdefault: that with GC_TUNING=false (CPython's collector defaults), to show
+    what app/gc_tuning.py buys;
   - ours-Nw: `serve --workers N` (--workers), the response cache on;
   - postgraphile: PostGraphile 4 (npm, installed into bench/.peers/; skipped with a line saying so
     where npm or node is missing), one Node process, `--default-role anon` so it runs each request
@@ -23,8 +25,8 @@ before the load):
     one SQL statement;
   - baseline: bench/baseline_app.py, Starlette + asyncpg, two SQL statements, no GraphQL.
 - learner: `me` and `progress` with each pattern's name, signed in as one learner (an HS256 token):
-  ours (the cache never serves signed-in callers) against the hand-written endpoint's equivalent
-  (it verifies the token too).
+  ours (the cache never serves signed-in callers; ours-gcdefault: GC_TUNING=false) against the
+  hand-written endpoint's equivalent (it verifies the token too).
 
 Prints req/s, p50/p99 latency, the server process's CPU use, and the ratios against PostGraphile
 and the hand-written endpoint. --profile adds a py-spy run against ours-nocache (a separate load
@@ -516,7 +518,10 @@ def targets(args: argparse.Namespace, url: str, learner: str, pg_command: list[s
     found: dict[str, list[Target]] = {}
     if "catalog" in args.scenarios:
         catalog = [ours("ours", QUERY, {}, ours_catalog),
-                   ours("ours-nocache", QUERY, {}, ours_catalog, {"RESPONSE_CACHE": "false"})]
+                   ours("ours-nocache", QUERY, {}, ours_catalog, {"RESPONSE_CACHE": "false"}),
+                   # What app/gc_tuning.py buys, measured beside it.
+                   ours("ours-nocache-gcdefault", QUERY, {}, ours_catalog,
+                        {"RESPONSE_CACHE": "false", "GC_TUNING": "false"})]
         if args.workers > 1:
             catalog.append(ours(f"ours-{args.workers}w", QUERY, {}, ours_catalog, workers=args.workers))
         if pg_command is not None:
@@ -533,6 +538,7 @@ def targets(args: argparse.Namespace, url: str, learner: str, pg_command: list[s
                             "exp": int(time.time()) + 24 * 3600}, BENCH_SECRET, algorithm="HS256")
         auth = {"Authorization": f"Bearer {token}"}
         found["learner"] = [ours("ours", LEARNER_QUERY, auth, as_is),
+                            ours("ours-gcdefault", LEARNER_QUERY, auth, as_is, {"GC_TUNING": "false"}),
                             baseline("/learner", LEARNER_QUERY, auth, as_is)]
     return found
 
@@ -619,6 +625,14 @@ def ratios(results: list[LoadResult]) -> list[str]:
                 parts.append(f"{rps / peer_rps:.2f}x {peer}'s req/s ({peer_rps:,.0f}), p99 {p99 / peer_p99:.2f}x its "
                              f"{peer_p99:.1f} ms")
             lines.append("; ".join(parts))
+        for tuned in names:
+            default = f"{tuned}-gcdefault"
+            if default in names:
+                tuned_rps = median_of(results, scenario, tuned, "rps")
+                default_rps = median_of(results, scenario, default, "rps")
+                assert tuned_rps is not None and default_rps
+                lines.append(f"{scenario}: GC_TUNING (app/gc_tuning.py): {tuned} / {default} req/s "
+                             f"{tuned_rps / default_rps:.2f}x")
     return lines
 
 

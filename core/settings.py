@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     event_bus: Literal["auto", "memory", "postgres"] = "auto"
     # API processes run by `codepattern serve` (uvicorn workers); >1 needs a shared database.
     web_workers: int = 1
+    # `serve` freezes what start-up built and enlarges the collector's young generation
+    # (app/gc_tuning.py); false leaves CPython's defaults.
+    gc_tuning: bool = True
 
     @property
     def pgdata_dir(self) -> Path:

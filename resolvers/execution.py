@@ -57,12 +57,14 @@ def direct(read: Callable[[Any], Any]) -> dict[str, Any]:
 
 
 class ObjectShortcut:
-    """A field whose object comes straight off its parent: the type to execute its selection on."""
+    """A field whose object comes straight off its parent: the type to execute its selection on.
+    `none_is_null`: a None read is the field's null (an attribute), not "ask the resolver"."""
 
-    __slots__ = ("non_null", "object_type", "read")
+    __slots__ = ("non_null", "none_is_null", "object_type", "read")
 
-    def __init__(self, read: Callable[[Any], Any], object_type: GraphQLObjectType, non_null: bool) -> None:
-        self.read, self.object_type, self.non_null = read, object_type, non_null
+    def __init__(self, read: Callable[[Any], Any], object_type: GraphQLObjectType, non_null: bool,
+                 *, none_is_null: bool) -> None:
+        self.read, self.object_type, self.non_null, self.none_is_null = read, object_type, non_null, none_is_null
 
 
 Shortcut = LeafShortcut | ObjectShortcut
@@ -95,7 +97,7 @@ def _shortcut_for(field: GraphQLField) -> Shortcut | None:
         target = _object_of(type_)
         if target is None or definition.extensions or definition.permission_classes:
             return None
-        return ObjectShortcut(declared, *target)
+        return ObjectShortcut(declared, *target, none_is_null=False)
     # Strawberry gives basic fields (no resolver, extensions or handlers) this marked resolver.
     if not getattr(field.resolve, "_is_default", False):
         return None
@@ -103,7 +105,7 @@ def _shortcut_for(field: GraphQLField) -> Shortcut | None:
     name = definition.python_name
     target = _object_of(type_)
     if target is not None:
-        return ObjectShortcut(lambda source: read(source, name), *target)
+        return ObjectShortcut(lambda source: read(source, name), *target, none_is_null=True)
     leaf = _leaf_of(type_)
     if leaf is not None:
         coerce, non_null = leaf[0].coerce_output_value, leaf[1]
@@ -162,7 +164,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         except Exception:
             return _NOT_PLAIN  # the general path raises it again, located and reported
         if value is None:
-            return _NOT_PLAIN if shortcut.non_null else None
+            return None if shortcut.none_is_null and not shortcut.non_null else _NOT_PLAIN
         if self.is_awaitable(value):
             return _NOT_PLAIN
         grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(shortcut.object_type,

@@ -79,6 +79,11 @@ class Item:
 
         return load()  # type: ignore[return-value]
 
+    @strawberry.field(metadata=direct(part_at_hand))
+    def maybe_fetched(self) -> Part | None:
+        # Nullable and direct: a None read means "ask me", never null (odd counts fetch one).
+        return part_at_hand(self) or part(self.count + 200)
+
     @strawberry.field
     def loud(self) -> str:
         return self.name.upper()
@@ -153,6 +158,7 @@ DOCUMENTS = [
     "{ box { maybeItems { name fetched { label later } } items { a: main { size } b: main { label } } } }",
     "{ boxes { maybeItems { main { label } } items { fetched { label failing } } } }",
     "{ box { items { main { label } main { size } } } }",
+    "{ box { items { count maybeFetched { label size } } } }",
 ]
 
 
@@ -202,6 +208,9 @@ async def test_object_fields_and_list_items_take_the_shortcut() -> None:
     assert result.errors is None
     assert [i["fetched"]["size"] for i in result.data["box"]["items"]] == [0, 101, 2, 103]
     assert built == 1 + 2 + 1  # box, the two fetched parts not at hand, and `items` itself
+    # A direct read that finds nothing asks the resolver, even where null would be allowed.
+    nullable = await SHORTCUT.execute("{ box { items { maybeFetched { size } } } }")
+    assert [i["maybeFetched"]["size"] for i in nullable.data["box"]["items"]] == [0, 201, 2, 203]
 
 
 # When a null propagates past siblings that are still awaitables, graphql-core drops them unawaited

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -30,7 +31,6 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
 from resolvers.metrics import count_cached
@@ -145,6 +145,7 @@ class GraphQLApp(GraphQL[Context, None]):
         result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
                                               request_data)
         operation = chosen_operation(request_data.query, request_data.operation_name)
+        # graphql-core's OperationType (what chosen_operation parses), not Strawberry's own enum.
         if operation is not None and operation[1] is OperationType.MUTATION:
             self.cache.invalidate()  # this process's readers see its own writes at once
         elif (operation is not None and isinstance(request, Request) and getattr(request.state, "cacheable", False)

@@ -468,7 +468,9 @@ class Tokenizer:
 async def read_timings(url: str, analysis_ids: list[str]) -> dict[str, dict[str, Any]]:
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch("SELECT id::text AS id, timings FROM analyses WHERE id = ANY($1::uuid[])", analysis_ids)
+        rows = await conn.fetch(
+            "SELECT id::text AS id, timings, extract(epoch FROM started_at - created_at)::float8 AS queued_s "
+            "FROM analyses WHERE id = ANY($1::uuid[])", analysis_ids)
     finally:
         await conn.close()
     out: dict[str, dict[str, Any]] = {}
@@ -476,7 +478,9 @@ async def read_timings(url: str, analysis_ids: list[str]) -> dict[str, dict[str,
         timings = row["timings"]
         if isinstance(timings, str):
             timings = json.loads(timings)
-        out[row["id"]] = timings or {}
+        out[row["id"]] = dict(timings or {})
+        if row["queued_s"] is not None:  # queued -> claimed by a worker (the database's clock)
+            out[row["id"]]["queue_wait_s"] = round(row["queued_s"], 3)
     return out
 
 
@@ -606,6 +610,8 @@ def summarise(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]
     summary["token_sources"] = sorted({r.token_source for r in classroom + single_runs if r.token_source})
     tokens = [r.tokens for r in classroom if r.tokens is not None]
     summary["tokens_total"] = sum(tokens)
+    waits = [r.timings["queue_wait_s"] for r in classroom if r.timings and "queue_wait_s" in r.timings]
+    summary["queue_wait"] = dist(waits)
     summary["classroom_wall_s"] = state.get("classroom_wall_s")
     summary["aggregate_tok_s"] = ratio(sum(tokens), summary["classroom_wall_s"]) if tokens else None
     if single is not None:
@@ -666,6 +672,8 @@ def print_report(args: argparse.Namespace, summary: dict[str, Any], targets: dic
         missing = summary["learners"] - d["n"]
         print(f"{name:<28}{fmt(d['p50']):>10}{fmt(d['p95']):>10}{fmt(d['max']):>10}"
               + (f"   ({missing} missing)" if missing else ""))
+    wait = summary["queue_wait"]
+    print(f"{'queue wait (queued->claimed)':<28}{fmt(wait['p50']):>10}{fmt(wait['p95']):>10}{fmt(wait['max']):>10}")
     print(f"{'probe idle (s)':<28}{fmt(summary['probe_idle']['p50'], digits=4):>10}"
           f"{fmt(summary['probe_idle']['p95'], digits=4):>10}{fmt(summary['probe_idle']['max'], digits=4):>10}"
           f"   ({summary['probe_idle']['n']} probes)")

@@ -233,9 +233,21 @@ async def queue_stats(db: Queryable) -> tuple[int, float]:
 
 
 async def mark_watched(db: Queryable, analysis_id: uuid.UUID) -> None:
-    """A live subscriber is waiting for this analysis: claims take it before unwatched ones."""
+    """A live subscriber is waiting for this analysis: claims take it before unwatched ones.
+
+    The update holds the row's lock until it commits, and a claim meanwhile skips the row (SKIP
+    LOCKED) and may find nothing; the worker whose wake-up that was goes back to sleep, and the job
+    would wait for the next one (seen: 7 s, until another analysis ended). So a queued job wakes
+    the workers again, at commit."""
     await db.execute(
-        "UPDATE analyses SET watched_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')", analysis_id
+        f"""
+        WITH watched AS (
+            UPDATE analyses SET watched_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')
+            RETURNING status
+        )
+        SELECT pg_notify('{NEW_JOB_CHANNEL}', '') FROM watched WHERE status = 'QUEUED'
+        """,
+        analysis_id,
     )
 
 

@@ -164,6 +164,37 @@ async def test_claims_take_watched_jobs_first_and_cap_each_learner(queue: Databa
     assert kinds == {AnalysisKind.FULL.value}
 
 
+async def test_a_claim_that_skipped_a_job_being_marked_watched_is_woken_again(queue: Database) -> None:
+    # A subscriber marks the job watched while a worker claims: the claim skips the locked row and
+    # finds nothing. When the mark commits, the workers hear of the job again (they would otherwise
+    # sleep until the next wake-up: another job queued or ended).
+    pattern = await queue.fetchval("SELECT id FROM patterns ORDER BY id LIMIT 1")
+    job = await queue_job(queue, "learner-a", pattern, 0)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    def hear(_conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        heard.put_nowait(channel)
+
+    listener = await queue.pool.acquire()
+    try:
+        await listener.add_listener(analyses.NEW_JOB_CHANNEL, hear)
+        async with queue.transaction() as marking:
+            await analyses.mark_watched(marking, job)
+            assert await analyses.claim(queue, "w", lease_seconds=60, max_attempts=3, per_learner=1) is None
+            assert heard.empty()  # nothing is said before the mark commits
+        assert await asyncio.wait_for(heard.get(), 5) == analyses.NEW_JOB_CHANNEL
+        claimed = await analyses.claim(queue, "w", lease_seconds=60, max_attempts=3, per_learner=1)
+        assert claimed is not None and claimed.id == job
+        # A running job needs no wake-up: marking it says nothing.
+        async with queue.transaction() as marking:
+            await analyses.mark_watched(marking, job)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(heard.get(), 0.5)
+    finally:
+        await listener.remove_listener(analyses.NEW_JOB_CHANNEL, hear)
+        await queue.pool.release(listener)
+
+
 class _FreezesHoldingTheClaimLock:
     """A worker paused (SIGSTOP, a stalled host) right after it took the claim lock: its
     transaction stays open and it never sends another statement."""

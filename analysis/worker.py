@@ -40,6 +40,7 @@ from db.database import UNAVAILABLE_ERRORS, Database
 from db.listen import Listener
 from db.solutions import SolutionJob
 
+from .doorbell import Doorbell
 from .events import Event, EventBus
 from .pipeline import AnalysisPipeline, Outcome
 
@@ -83,7 +84,7 @@ class AnalysisWorker:
         self.max_attempts = config.max_attempts
         self.per_learner = config.per_learner
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
+        self._wake = Doorbell()  # one ring, one idle worker
         self._tasks: list[asyncio.Task[None]] = []
         # New and superseded jobs from any process; while it is down, workers poll every
         # poll_seconds, and when it is back they look at once (jobs queued meanwhile).
@@ -104,7 +105,7 @@ class AnalysisWorker:
         log.info("analysis workers: %d (%s)", self.concurrency, self.worker_id)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._wake.ring()
 
     def cancel(self, analysis_id: uuid.UUID) -> None:
         """Stop the model's prose for a job this process runs (superseded); ignored otherwise."""
@@ -121,7 +122,7 @@ class AnalysisWorker:
     async def _loop(self) -> None:
         while True:
             # Cleared before the claim, so a job queued while the claim runs (after its snapshot)
-            # still finds the event set; cleared after, its wake-up was lost and the job waited
+            # still finds the bell rung; cleared after, its wake-up was lost and the job waited
             # for a busy worker to finish (measured: 8 s for the 8th of 8 learners).
             self._wake.clear()
             try:
@@ -142,12 +143,11 @@ class AnalysisWorker:
             if job is None:
                 # Listening, new jobs wake us; the poll only finds dead workers' expired leases.
                 idle = max(self.poll_seconds, self.lease_seconds / 2) if self._listener.listening else self.poll_seconds
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle)
+                await self._wake.wait(idle)
                 continue
-            # One wake-up may stand for several jobs (and another worker's clear may have taken
-            # it): pass it on, so an idle worker looks for the next one.
-            self._wake.set()
+            # One wake-up may stand for several jobs: pass it on, so an idle worker looks for the
+            # next one (and the one after it, if it finds one, and so on).
+            self._wake.ring()
             # The job's logs carry the id of the request that queued it (core/request_id.py).
             request = REQUEST_ID.set(job.request_id)
             try:

@@ -190,6 +190,22 @@ async def test_a_job_interrupted_too_often_fails_instead_of_looping(gql, service
     assert done["status"] == "FAILED"
 
 
+async def queue_by_hand(services, gql) -> tuple[str, uuid.UUID]:
+    """A queued job of a new learner (without models every analysis is DONE when stored, so a
+    queued one is inserted by hand); nothing is woken."""
+    user = str(uuid.uuid4())
+    pid = int(await pattern_id(gql, "square-solid"))
+    await services.db.execute("INSERT INTO learners (id) VALUES ($1)", user)
+    analysis_id = await services.db.fetchval(
+        """
+        INSERT INTO analyses (learner_id, pattern_id, kind, code, code_sha256)
+        VALUES ($1, $2, 'COMPLEXITY', 'print(1)', repeat('a', 64)) RETURNING id
+        """,
+        user, pid,
+    )
+    return user, analysis_id
+
+
 async def test_worker_survives_a_failed_store_and_the_job_is_retried(gql, services) -> None:
     # A real fault in the database: the first attempt to store a finished analysis fails.
     await services.db.execute(
@@ -205,17 +221,7 @@ async def test_worker_survives_a_failed_store_and_the_job_is_retried(gql, servic
         CREATE TRIGGER fail_once BEFORE UPDATE ON analyses FOR EACH ROW EXECUTE FUNCTION fail_once();
         """
     )
-    # A queued job (without models every analysis is DONE when stored, so the job is queued by hand).
-    user = str(uuid.uuid4())
-    pid = int(await pattern_id(gql, "square-solid"))
-    await services.db.execute("INSERT INTO learners (id) VALUES ($1)", user)
-    analysis_id = await services.db.fetchval(
-        """
-        INSERT INTO analyses (learner_id, pattern_id, kind, code, code_sha256)
-        VALUES ($1, $2, 'COMPLEXITY', 'print(1)', repeat('a', 64)) RETURNING id
-        """,
-        user, pid,
-    )
+    user, analysis_id = await queue_by_hand(services, gql)
     services.worker.wake()
     done = await wait_done(gql, str(analysis_id), token_for(user))
     assert done["status"] == "DONE"
@@ -246,3 +252,34 @@ async def test_submission_returns_the_grounded_analysis_at_once(gql, services) -
     assert "row 1" in analysis["explanation"].lower() or "first row" in analysis["explanation"].lower()
     assert analysis["hints"] and analysis["complexity"] == {"bigO": "O(n^2)", "loops": 1}
     assert await services.db.fetchval("SELECT count(*) FROM analyses WHERE status = 'QUEUED'") == 0
+
+
+async def test_a_new_job_wakes_one_idle_worker_not_all(gql, services, monkeypatch) -> None:
+    # Every notification once woke every idle worker, and each ran a claim: 8 learners' jobs and
+    # their subscribers' marks made 64 claims, on the cores the judge and the model need.
+    from db import analyses
+
+    worker = services.worker
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while worker._wake.waiting < services.settings.analysis_workers and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)  # the start-up claims come back empty, then everyone waits
+    assert worker._wake.waiting == services.settings.analysis_workers >= 4
+
+    claims: list[uuid.UUID | None] = []
+    real_claim = analyses.claim
+
+    async def counted_claim(*args, **kwargs):
+        job = await real_claim(*args, **kwargs)
+        claims.append(job.id if job else None)
+        return job
+
+    monkeypatch.setattr(analyses, "claim", counted_claim)
+    user, analysis_id = await queue_by_hand(services, gql)
+    await services.db.execute("SELECT pg_notify('analysis_jobs', '')")  # as any process's submission does
+    done = await wait_done(gql, str(analysis_id), token_for(user))
+    assert done["status"] == "DONE"
+    await asyncio.sleep(0.3)  # any further wake-ups have run their claims by now
+    # The woken worker took the job and woke one more to look for the next (nothing there), and
+    # looked again itself once done. All eight would have claimed before.
+    assert sorted(claims, key=lambda c: c is None) == [analysis_id, None, None]

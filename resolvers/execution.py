@@ -68,6 +68,11 @@ class ObjectShortcut:
 
 
 Shortcut = LeafShortcut | ObjectShortcut
+# One field of a selection as execute_fields sees it: response name, field name, its field
+# details, its shortcut (None: the general way) and whether that is an ObjectShortcut.
+PlannedField = tuple[str, str, Any, Shortcut | None, bool]
+PureCompletion = Callable[[Any], Any]  # a parent value -> its selection's dict, or _NOT_PLAIN
+_UNPLANNED = object()
 _shortcuts: dict[GraphQLObjectType, dict[str, Shortcut | None]] = {}
 
 
@@ -204,12 +209,112 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         if target is not None and not self.is_awaitable(item):
             grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(target[0], field_details_list)
             if not new_defer_usages:
+                pure = self._pure_of(target[0], grouped_field_set)
+                if pure is not None and (completed := pure(item)) is not _NOT_PLAIN:
+                    complete_results.append(completed)
+                    return False
                 completed = self._execute_object(target[0], item_type, item, item_path, field_details_list,
                                                  grouped_field_set)
                 complete_results.append(completed)
                 return type(completed) is not dict and completed is not None and self.is_awaitable(completed)
         return super().complete_list_item_value(item, complete_results, item_type, field_details_list, info,
                                                 item_path, position_context)
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor.__dict__.pop("_plans", None)  # an event's selections are its own (see _plan_of)
+        return executor
+
+    def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> list[PlannedField]:
+        """What execute_fields decides per field that does not depend on the parent value, made
+        once per selection and operation: a list of 42 progress rows asks it once, not 42 times.
+        Keyed by the selection's identity, which graphql-core's own memo (collect_subfields)
+        keeps stable during one operation; the plan holds the selection, so its id is not reused."""
+        return self._planned(parent_type, grouped_field_set)[1]
+
+    def _planned(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> list[Any]:
+        """[the selection, its plan, its pure completion (_UNPLANNED until asked)]."""
+        plans: dict[tuple[GraphQLObjectType, int], list[Any]] = self.__dict__.setdefault("_plans", {})
+        key = (parent_type, id(grouped_field_set))
+        found = plans.get(key)
+        if found is not None:
+            return found
+        by_name = _shortcuts.get(parent_type)
+        if by_name is None:
+            by_name = _shortcuts[parent_type] = {}
+        plan: list[PlannedField] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            name = node.name.value
+            try:
+                shortcut = by_name[name]
+            except KeyError:
+                field = parent_type.fields.get(name)
+                shortcut = by_name[name] = _shortcut_for(field) if field is not None else None
+            if node.arguments or len(field_details_list) != 1:
+                shortcut = None
+            plan.append((response_name, name, field_details_list, shortcut, isinstance(shortcut, ObjectShortcut)))
+        found = plans[key] = [grouped_field_set, plan, _UNPLANNED]
+        return found
+
+    def _pure_of(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> PureCompletion | None:
+        """The selection completed as one function of the parent value, when every field of it
+        (and of its objects' selections) is a shortcut: reads without side effects, so the
+        function can simply give up (_NOT_PLAIN) at the first value that is not plain and let
+        the general path run the whole selection again, errors and all. A list of 42 progress
+        rows is then 42 calls of it, without a path, a field-set lookup or an awaitable check
+        per field. None when some field must go the general way."""
+        middleware = self.middleware_manager
+        if middleware is not None and middleware.middlewares:
+            return None  # every field must pass through the middleware (tracing)
+        planned = self._planned(parent_type, grouped_field_set)
+        if planned[2] is _UNPLANNED:
+            planned[2] = None  # while it is being built (a selection does not contain itself)
+            planned[2] = self._build_pure(planned[1])
+        return planned[2]
+
+    def _build_pure(self, plan: list[PlannedField]) -> PureCompletion | None:
+        steps: list[tuple[str, Any, PureCompletion | None]] = []
+        for response_name, _name, field_details_list, shortcut, is_object in plan:
+            if shortcut is None:
+                return None
+            if is_object:
+                assert isinstance(shortcut, ObjectShortcut)
+                sub_fields, new_defer_usages, _forbidden = self.collect_subfields(shortcut.object_type,
+                                                                                  field_details_list)
+                sub = None if new_defer_usages else self._pure_of(shortcut.object_type, sub_fields)
+                if sub is None:
+                    return None
+                steps.append((response_name, shortcut, sub))
+            else:
+                steps.append((response_name, shortcut, None))
+        is_awaitable = self.is_awaitable
+
+        def complete(source: Any) -> Any:
+            out: dict[str, Any] = {}
+            try:
+                for response_name, shortcut, sub in steps:
+                    if sub is None:
+                        value = shortcut(source)
+                        if value is _NOT_PLAIN:
+                            return _NOT_PLAIN
+                    else:
+                        value = shortcut.read(source)
+                        if value is None:
+                            if shortcut.non_null or not shortcut.none_is_null:
+                                return _NOT_PLAIN
+                        elif is_awaitable(value):
+                            return _NOT_PLAIN
+                        else:
+                            value = sub(value)
+                            if value is _NOT_PLAIN:
+                                return _NOT_PLAIN
+                    out[response_name] = value
+            except Exception:
+                return _NOT_PLAIN  # the general path raises it again, located and reported
+            return out
+
+        return complete
 
     def execute_fields(
         self,
@@ -224,38 +329,32 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         middleware = self.middleware_manager
         if middleware is not None and middleware.middlewares:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        by_name = _shortcuts.get(parent_type)
-        if by_name is None:
-            by_name = _shortcuts[parent_type] = {}
+        if position_context is None:
+            pure = self._pure_of(parent_type, grouped_field_set)
+            if pure is not None and (completed := pure(source_value)) is not _NOT_PLAIN:
+                return completed
         done: dict[str, Any] = {}
         rest: dict[str, Any] | None = None
         pending: list[str] | None = None  # object fields whose completion is an awaitable
-        for response_name, field_details_list in grouped_field_set.items():
-            node = field_details_list[0].node
-            name = node.name.value
-            try:
-                shortcut = by_name[name]
-            except KeyError:
-                field = parent_type.fields.get(name)
-                shortcut = by_name[name] = _shortcut_for(field) if field is not None else None
+        for response_name, name, field_details_list, shortcut, is_object in self._plan_of(parent_type,
+                                                                                         grouped_field_set):
             value = _NOT_PLAIN
-            if shortcut is not None and not node.arguments and len(field_details_list) == 1:
-                if isinstance(shortcut, ObjectShortcut):
-                    # Only before any field that goes the general way: run ahead of such a field,
-                    # an object's error could win over the one graphql-core would report first.
-                    if rest is not None:
-                        value = _NOT_PLAIN
-                    else:
-                        value = self._object_field(parent_type, name, shortcut, source_value, path,
-                                                   response_name, field_details_list, position_context)
-                        if type(value) is not dict and value is not _NOT_PLAIN and value is not None \
-                                and self.is_awaitable(value):
-                            pending = [*(pending or ()), response_name]
-                else:
-                    try:
-                        value = shortcut(source_value)
-                    except Exception:
-                        value = _NOT_PLAIN  # the general path raises it again, located and reported
+            if shortcut is None:
+                pass
+            elif is_object:
+                # Only before any field that goes the general way: run ahead of such a field, an
+                # object's error could win over the one graphql-core would report first.
+                if rest is None:
+                    value = self._object_field(parent_type, name, shortcut, source_value, path,  # type: ignore[arg-type]
+                                               response_name, field_details_list, position_context)
+                    if type(value) is not dict and value is not _NOT_PLAIN and value is not None \
+                            and self.is_awaitable(value):
+                        pending = [*(pending or ()), response_name]
+            else:
+                try:
+                    value = shortcut(source_value)  # type: ignore[operator]
+                except Exception:
+                    value = _NOT_PLAIN  # the general path raises it again, located and reported
             if value is _NOT_PLAIN:
                 if rest is None:
                     rest = {}

@@ -213,6 +213,31 @@ async def test_object_fields_and_list_items_take_the_shortcut() -> None:
     assert [i["maybeFetched"]["size"] for i in nullable.data["box"]["items"]] == [0, 201, 2, 203]
 
 
+async def test_a_selection_of_shortcuts_only_is_completed_by_one_function_per_item() -> None:
+    # Every field of the items' selection (and of `main`'s) is a shortcut: each item is one call
+    # of the selection's pure completion, not an object execution with a path and field dispatch.
+    executed = 0
+    original = Executor._execute_object
+
+    def counting(self: Executor, *args: Any) -> Any:
+        nonlocal executed
+        executed += 1
+        return original(self, *args)
+
+    Executor._execute_object = counting  # type: ignore[method-assign]
+    try:
+        pure = await SHORTCUT.execute("{ box { items { name count main { label size } } } }")
+        executed_pure, executed = executed, 0
+        # One field with a resolver (`later`) in `main`: the items go the general way again.
+        mixed = await SHORTCUT.execute("{ box { items { name count main { label later } } } }")
+    finally:
+        Executor._execute_object = original  # type: ignore[method-assign]
+    assert pure.errors is None and mixed.errors is None
+    assert [i["main"]["size"] for i in pure.data["box"]["items"]] == [0, 1, 2, 3]
+    assert executed_pure == 0
+    assert executed == 2 * len(mixed.data["box"]["items"])  # each item and its `main`
+
+
 # When a null propagates past siblings that are still awaitables, graphql-core drops them unawaited
 # (its own executor warns "coroutine ... get_results was never awaited" on these documents too).
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")

@@ -216,8 +216,9 @@ class AnalysisWorker:
 
     async def _process(self, job: Analysis) -> None:
         analysis_id = job.id
-        waited = max(0.0, (job.started_at - job.created_at).total_seconds()) if job.started_at is not None else 0.0
+        waited = 0.0
         if job.started_at is not None:
+            waited = max(0.0, (job.started_at - job.created_at).total_seconds())
             QUEUE_WAIT_SECONDS.observe(waited)
         started = time.monotonic()
         log.info("analysis %s: running (%s, attempt %d, %.2f s after it was queued)", analysis_id, job.kind.value,

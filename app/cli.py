@@ -43,13 +43,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.reload or settings.web_workers > 1:
         _serve_processes(settings, options, reload=bool(args.reload))
         return
+    uvicorn.run(_serving_app(settings), **options)
+
+
+def _serving_app(settings: Settings) -> Starlette:
+    """The app one serving process runs, its collector tuned once start-up is done (GC_TUNING)."""
     from .gc_tuning import tune_for_serving
     from .server import create_app
 
     app = create_app(settings)
     if settings.gc_tuning:
         tune_for_serving()
-    uvicorn.run(app, **options)
+    return app
 
 
 # What `serve --reload` watches: our packages and the migrations.
@@ -129,15 +134,9 @@ def _prepare_metrics_dir(settings: Settings) -> Path | None:
 
 def app_from_environment() -> Starlette:
     """The ASGI app of one `serve --workers N` child (uvicorn calls this factory in each)."""
-    from .gc_tuning import tune_for_serving
-    from .server import create_app
-
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
-    if settings.gc_tuning:
-        tune_for_serving()
-    return app
+    return _serving_app(settings)
 
 
 def _preflight(settings: Settings) -> None:

@@ -8,7 +8,9 @@ documents written by hand and documents hypothesis-graphql writes from the schem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -189,22 +191,29 @@ async def test_the_shortcut_is_taken_and_the_errors_still_come() -> None:
     assert any("Int cannot represent" in m for m in messages), messages
 
 
+@contextlib.contextmanager
+def counted(cls: type, method: str) -> Iterator[list[int]]:
+    """Counts the calls of `cls.method` inside the block (calls[0]); the method still runs."""
+    calls = [0]
+    original = getattr(cls, method)
+
+    def counting(self: Any, *args: Any) -> Any:
+        calls[0] += 1
+        return original(self, *args)
+
+    setattr(cls, method, counting)
+    try:
+        yield calls
+    finally:
+        setattr(cls, method, original)
+
+
 async def test_object_fields_and_list_items_take_the_shortcut() -> None:
     # Only the general path builds a resolve info: with every object field, list item and leaf
     # on the shortcut, the page below builds one per resolver that must run (box, fetched x2).
-    built = 0
-    original = Executor.build_resolve_info
-
-    def counting(self: Executor, *args: Any) -> Any:
-        nonlocal built
-        built += 1
-        return original(self, *args)
-
-    Executor.build_resolve_info = counting  # type: ignore[method-assign]
-    try:
+    with counted(Executor, "build_resolve_info") as calls:
         result = await SHORTCUT.execute("{ box { items { main { label } spare { label } fetched { size } } } }")
-    finally:
-        Executor.build_resolve_info = original  # type: ignore[method-assign]
+    built = calls[0]
     assert result.errors is None
     assert [i["fetched"]["size"] for i in result.data["box"]["items"]] == [0, 101, 2, 103]
     assert built == 1 + 2 + 1  # box, the two fetched parts not at hand, and `items` itself
@@ -216,22 +225,13 @@ async def test_object_fields_and_list_items_take_the_shortcut() -> None:
 async def test_a_selection_of_shortcuts_only_is_completed_by_one_function_per_item() -> None:
     # Every field of the items' selection (and of `main`'s) is a shortcut: each item is one call
     # of the selection's pure completion, not an object execution with a path and field dispatch.
-    executed = 0
-    original = Executor._execute_object
-
-    def counting(self: Executor, *args: Any) -> Any:
-        nonlocal executed
-        executed += 1
-        return original(self, *args)
-
-    Executor._execute_object = counting  # type: ignore[method-assign]
-    try:
+    with counted(Executor, "_execute_object") as calls:
         pure = await SHORTCUT.execute("{ box { items { name count main { label size } } } }")
-        executed_pure, executed = executed, 0
+    executed_pure = calls[0]
+    with counted(Executor, "_execute_object") as calls:
         # One field with a resolver (`later`) in `main`: the items go the general way again.
         mixed = await SHORTCUT.execute("{ box { items { name count main { label later } } } }")
-    finally:
-        Executor._execute_object = original  # type: ignore[method-assign]
+    executed = calls[0]
     assert pure.errors is None and mixed.errors is None
     assert [i["main"]["size"] for i in pure.data["box"]["items"]] == [0, 1, 2, 3]
     assert executed_pure == 0

@@ -24,16 +24,25 @@ fragments and non-null fields whose read found nothing go the general way.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined, gather_with_cancel
@@ -92,6 +101,17 @@ def _object_of(type_: GraphQLOutputType) -> tuple[GraphQLObjectType, bool] | Non
     return None
 
 
+# graphql-core's built-in scalars: the Python type each outputs unchanged, and the range check
+# its coercion makes of such a value (None: any value of the type).
+_OWN_OUTPUT: dict[GraphQLLeafType, tuple[type, Callable[[Any], bool] | None]] = {
+    GraphQLString: (str, None),
+    GraphQLID: (str, None),
+    GraphQLBoolean: (bool, None),
+    GraphQLInt: (int, lambda value: GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT),
+    GraphQLFloat: (float, math.isfinite),
+}
+
+
 def _shortcut_for(field: GraphQLField) -> Shortcut | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not isinstance(definition, StrawberryField) or field.args or field.subscribe is not None:
@@ -114,9 +134,15 @@ def _shortcut_for(field: GraphQLField) -> Shortcut | None:
     leaf = _leaf_of(type_)
     if leaf is not None:
         coerce, non_null = leaf[0].coerce_output_value, leaf[1]
+        # The built-in scalars give back a value of their own Python type as it is (an int in
+        # 32 bits, a finite float): answered without the coercion's checks and conversions.
+        own_type, fits = _OWN_OUTPUT.get(leaf[0], (None, None))
+        get = operator.attrgetter(name) if read is getattr else (lambda source: read(source, name))
 
         def complete_leaf(source: Any) -> Any:
-            value = read(source, name)
+            value = get(source)
+            if type(value) is own_type and (fits is None or fits(value)):
+                return value
             if value is None:
                 return None if not non_null else _NOT_PLAIN
             coerced = coerce(value)

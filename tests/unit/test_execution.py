@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +65,10 @@ class Item:
     broken_count: int  # holds a string the Int scalar refuses
     missing: str  # holds None
     bad_tags: list[str]  # holds a None item
+    # Values of the scalar's own Python type that it still refuses or converts.
+    wide: int  # beyond 32 bits for odd counts
+    endless: float | None  # infinite for odd counts
+    flag: int  # holds a bool (Int answers 1 or 0)
     # Objects read straight off the item, and one through a resolver declared `direct`.
     main: Part
     spare: Part | None  # holds None for odd counts
@@ -119,6 +124,7 @@ def item(i: int) -> Item:
     return Item(name=f"item{i}", count=i, ratio=None if i % 2 else i / 3, color=Color.RED if i % 2 else Color.BLUE,
                 tags=[f"t{i}", "x"], maybe_tags=None if i % 3 else ["m"], broken_count="nope",  # type: ignore[arg-type]
                 missing=None, bad_tags=["ok", None],  # type: ignore[arg-type, list-item]
+                wide=2**31 if i % 2 else i, endless=math.inf if i % 2 else i / 7, flag=i % 2 == 0,  # type: ignore[arg-type]
                 main=part(i), spare=None if i % 2 else part(i + 10), lost=None)  # type: ignore[arg-type]
 
 
@@ -161,6 +167,8 @@ DOCUMENTS = [
     "{ boxes { maybeItems { main { label } } items { fetched { label failing } } } }",
     "{ box { items { main { label } main { size } } } }",
     "{ box { items { count maybeFetched { label size } } } }",
+    "{ box { items { name wide } } }",
+    "{ box { maybeItems { endless flag count } } }",
 ]
 
 

@@ -94,6 +94,11 @@ class Solution:
     model_used: str = strawberry.field(description='The model that wrote part of the explanation, or "rule-based".')
 
 
+# Lists build a Pattern per row: a dict lookup, not an enum call (Difficulty(...) for others).
+_DIFFICULTIES = {difficulty.value: difficulty for difficulty in Difficulty}
+_ABSENT = object()
+
+
 @strawberry.type
 class Pattern:
     id: strawberry.ID
@@ -120,7 +125,7 @@ class Pattern:
             slug=row["slug"],
             name=row["name"],
             category=row["category"],
-            difficulty=Difficulty(row["difficulty"]),
+            difficulty=_DIFFICULTIES.get(row["difficulty"]) or Difficulty(row["difficulty"]),
             description=row["description"],
             preview=list(row["preview"]),
             rows=row["default_size"],
@@ -131,8 +136,8 @@ class Pattern:
             min_size=row["min_size"],
             max_size=row["max_size"],
             position=row["position"],
-            # `in` on an asyncpg Record tests values, not keys.
-            stats_row=row if "learners" in row.keys() else None,  # noqa: SIM118
+            # Rows of a page carry their statistics' columns (NULL without attempts yet).
+            stats_row=row if row.get("learners", _ABSENT) is not _ABSENT else None,
         )
 
     @strawberry.field(description="The expected output at `size` (default: the pattern's default size).")

@@ -98,13 +98,18 @@ class GraphQLMetrics(SchemaExtension):
             yield
         finally:
             context = self.execution_context
-            kind = _operation_type(context)
-            count, seconds = _series(operation_label(context.operation_name), kind)
-            count.inc()
-            if seconds is not None:  # a subscription lasts as long as its client wants: not timed
-                seconds.observe(time.perf_counter() - started)
             result = context.result
             errors: list[GraphQLError] | None = getattr(result, "errors", None) or context.pre_execution_errors
-            for error in errors or ():
-                code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
-                ERRORS.labels(str(code), kind).inc()
+            count_operation(context.operation_name, _operation_type(context), started, errors)
+
+
+def count_operation(name: object, kind: str, started: float, errors: list[GraphQLError] | None) -> None:
+    """One operation that began at `started` (time.perf_counter) and ended now, with its coded
+    errors (also for queries that run without the extension: resolvers/schema.py)."""
+    count, seconds = _series(operation_label(name), kind)
+    count.inc()
+    if seconds is not None:  # a subscription lasts as long as its client wants: not timed
+        seconds.observe(time.perf_counter() - started)
+    for error in errors or ():
+        code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+        ERRORS.labels(str(code), kind).inc()

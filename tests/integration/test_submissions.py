@@ -253,33 +253,3 @@ async def test_submission_returns_the_grounded_analysis_at_once(gql, services) -
     assert analysis["hints"] and analysis["complexity"] == {"bigO": "O(n^2)", "loops": 1}
     assert await services.db.fetchval("SELECT count(*) FROM analyses WHERE status = 'QUEUED'") == 0
 
-
-async def test_a_new_job_wakes_one_idle_worker_not_all(gql, services, monkeypatch) -> None:
-    # Every notification once woke every idle worker, and each ran a claim: 8 learners' jobs and
-    # their subscribers' marks made 64 claims, on the cores the judge and the model need.
-    from db import analyses
-
-    worker = services.worker
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while worker._wake.waiting < services.settings.analysis_workers and loop.time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)  # the start-up claims come back empty, then everyone waits
-    assert worker._wake.waiting == services.settings.analysis_workers >= 4
-
-    claims: list[uuid.UUID | None] = []
-    real_claim = analyses.claim
-
-    async def counted_claim(*args, **kwargs):
-        job = await real_claim(*args, **kwargs)
-        claims.append(job.id if job else None)
-        return job
-
-    monkeypatch.setattr(analyses, "claim", counted_claim)
-    user, analysis_id = await queue_by_hand(services, gql)
-    await services.db.execute("SELECT pg_notify('analysis_jobs', '')")  # as any process's submission does
-    done = await wait_done(gql, str(analysis_id), token_for(user))
-    assert done["status"] == "DONE"
-    await asyncio.sleep(0.3)  # any further wake-ups have run their claims by now
-    # The woken worker took the job and woke one more to look for the next (nothing there), and
-    # looked again itself once done. All eight would have claimed before.
-    assert sorted(claims, key=lambda c: c is None) == [analysis_id, None, None]

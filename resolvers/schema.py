@@ -136,17 +136,20 @@ class Schema(strawberry.Schema):
         middleware manager for each operation: about a tenth of a signed-in page's CPU."""
         started = time.perf_counter()
         execute = self._get_execute_function()
-        try:
-            run = execute(
+
+        async def run() -> Any:
+            return await await_maybe(execute(
                 self._schema, known.document, root_value=root_value, variable_values=variable_values,
                 operation_name=operation_name, context_value=context_value, is_awaitable=optimized_is_awaitable,
                 executor_class=self.execution_context_class, operation_extensions=operation_extensions,
-            )
-            if isinstance(context_value, Context):
+            ))
+
+        try:
+            if isinstance(context_value, Context):  # as QueryReadSession does on the whole way
                 async with context_value.db.read_session():
-                    result = await await_maybe(run)
+                    result = await run()
             else:
-                result = await await_maybe(run)
+                result = await run()
             data, errors = result.data, result.errors
         except Exception as exc:  # as Strawberry's execute: an error in the response, not a 500
             data, errors = None, [GraphQLError(str(exc), original_error=exc)]

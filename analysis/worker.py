@@ -3,7 +3,8 @@
 Jobs live in the `analyses` table. A worker claims one under a lease (FOR UPDATE SKIP LOCKED,
 so any number of workers in any number of processes share the queue), renews the lease while
 it works, and stores the outcome. A worker that dies leaves a job whose lease runs out; the next
-claim picks it up again. New jobs wake workers through LISTEN/NOTIFY, with polling as a fallback;
+claim picks it up again. New jobs wake workers through LISTEN/NOTIFY (one idle worker per notification,
+analysis/doorbell.py), with polling as a fallback;
 the LISTEN connection is reopened with backoff when it drops (a database restart), and workers poll
 meanwhile. A job that fails because the database (or another dependency) is unavailable is not
 failed: it goes back to the queue, or waits out its lease once it has used up its attempts.

@@ -93,7 +93,10 @@ def _log_unavailable(error: GraphQLError) -> None:
 
 def with_code(error: GraphQLError) -> GraphQLError:
     code, message, extra = classify(error)
-    if code is ErrorCode.INTERNAL_SERVER_ERROR and not isinstance(error.original_error, AppError):
+    # Errors are coded twice on Strawberry's way; only the first pass still holds the original
+    # (the coded copy has none), so only it logs.
+    if (code is ErrorCode.INTERNAL_SERVER_ERROR and error.original_error is not None
+            and not isinstance(error.original_error, AppError)):
         log.error("unexpected error at %s", error.path, exc_info=error.original_error)
     elif code is ErrorCode.SERVICE_UNAVAILABLE and error.original_error is not None and not isinstance(
         error.original_error, AppError

@@ -112,7 +112,10 @@ class Schema(strawberry.Schema):
         # query and fail inside it. Refused here it is a 400 that names the operation type.
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {OperationType.SUBSCRIPTION}
         ready = self.ready_queries
-        if ready is not None and query is not None and OperationType.QUERY in allowed:
+        # Only texts and names as GraphQL has them: the body's JSON may hold anything there (a
+        # list is not even hashable), and the whole way answers that with its own error.
+        if (ready is not None and type(query) is str and (operation_name is None or type(operation_name) is str)
+                and OperationType.QUERY in allowed):
             known = ready.get((query, operation_name))
             if known is not None:
                 return await self._execute_ready(known, variable_values, context_value, root_value, operation_name,

@@ -89,6 +89,15 @@ async def test_the_second_run_is_the_ready_way_and_answers_the_same_bytes(client
     assert "UNAUTHENTICATED" in {e["extensions"]["code"] for e in anonymous["errors"]}
 
 
+async def test_odd_operation_names_take_the_whole_way(client, services) -> None:
+    # Found by tests/fuzz: `"operationName": []` reached the ready queries' lookup (unhashable: a 500).
+    await post(client, {"query": CATALOG})  # taught, under the name None
+    for name in ([], {}, 7):
+        with ready_runs() as runs:
+            response = await client.post("/graphql", json={"query": CATALOG, "operationName": name})
+        assert runs[0] == 0 and response.status_code < 500, (name, response.text)
+
+
 async def test_an_internal_error_on_the_ready_way_is_masked_and_coded(client, services) -> None:
     learner = str(uuid.uuid4())
     token = token_for(learner)

@@ -248,18 +248,15 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
-        executor.__dict__.pop("_plans", None)  # an event's selections are its own (see _plan_of)
+        executor.__dict__.pop("_plans", None)  # an event's selections are its own (see _planned)
         return executor
 
-    def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> list[PlannedField]:
-        """What execute_fields decides per field that does not depend on the parent value, made
+    def _planned(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> list[Any]:
+        """[the selection, its plan, its pure completion (_UNPLANNED until asked)]. The plan is
+        what execute_fields decides per field that does not depend on the parent value, made
         once per selection and operation: a list of 42 progress rows asks it once, not 42 times.
         Keyed by the selection's identity, which graphql-core's own memo (collect_subfields)
-        keeps stable during one operation; the plan holds the selection, so its id is not reused."""
-        return self._planned(parent_type, grouped_field_set)[1]
-
-    def _planned(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> list[Any]:
-        """[the selection, its plan, its pure completion (_UNPLANNED until asked)]."""
+        keeps stable during one operation; the entry holds the selection, so its id is not reused."""
         plans: dict[tuple[GraphQLObjectType, int], list[Any]] = self.__dict__.setdefault("_plans", {})
         key = (parent_type, id(grouped_field_set))
         found = plans.get(key)
@@ -362,8 +359,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         done: dict[str, Any] = {}
         rest: dict[str, Any] | None = None
         pending: list[str] | None = None  # object fields whose completion is an awaitable
-        for response_name, name, field_details_list, shortcut, is_object in self._plan_of(parent_type,
-                                                                                         grouped_field_set):
+        plan: list[PlannedField] = self._planned(parent_type, grouped_field_set)[1]
+        for response_name, name, field_details_list, shortcut, is_object in plan:
             value = _NOT_PLAIN
             if shortcut is None:
                 pass

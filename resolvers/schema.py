@@ -66,9 +66,6 @@ class ReadyQueries:
         while len(self._entries) > self.max_size:
             self._entries.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class RememberReadyQueries(SchemaExtension):
     """After validation: a query that parsed and validated is remembered, so the next operation

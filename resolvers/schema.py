@@ -23,7 +23,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from .context import Context
 from .errors import ErrorCodes, coded_errors
-from .execution import Executor
+from .execution import Executor, share_selections
 from .limits import GraphQLLimits, validation_rules
 from .metrics import GraphQLMetrics, count_operation
 from .mutation import Mutation
@@ -91,6 +91,8 @@ class RememberReadyQueries(SchemaExtension):
             return
         schema.ready_queries.remember((context.query, provided),
                                       ReadyQuery(context.graphql_document, context.operation_name))
+        # Its next executions also share what this one works out of the document alone.
+        share_selections(context.graphql_document)
 
 
 class Schema(strawberry.Schema):

@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import gc
 import math
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import strawberry
+from graphql import execute, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
+from strawberry.utils.await_maybe import await_maybe
 
-from resolvers.execution import Executor, direct
+import resolvers.execution
+from resolvers.execution import Executor, direct, share_selections
 
 
 @strawberry.enum
@@ -183,6 +188,15 @@ def comparable(result: Any) -> tuple[Any, Any]:
     return result.data, errors
 
 
+async def shared_runs(document: str, variables: dict[str, Any] | None = None, times: int = 2) -> list[Any]:
+    """`document` parsed once and executed `times` times, sharing its selections when it may
+    (as resolvers.schema does for a query it has seen)."""
+    parsed = parse(document)
+    share_selections(parsed)
+    return [await await_maybe(execute(SHORTCUT._schema, parsed, variable_values=variables,
+                                      executor_class=Executor)) for _ in range(times)]
+
+
 @pytest.mark.parametrize("document", DOCUMENTS)
 async def test_hand_written_documents_get_the_same_answer(document: str) -> None:
     for variables in ({"no": True}, {"no": False}) if "$no" in document else (None,):
@@ -190,6 +204,67 @@ async def test_hand_written_documents_get_the_same_answer(document: str) -> None
         assert comparable(shortcut) == comparable(plain)
         # Same key order too: the JSON a client reads is the same text.
         assert repr(shortcut.data) == repr(plain.data)
+        # And again when the document's next executions share what the first worked out.
+        for run in await shared_runs(document, variables):
+            assert comparable(run) == comparable(plain)
+            assert repr(run.data) == repr(plain.data)
+
+
+async def test_later_executions_of_a_document_collect_and_plan_nothing_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    collected, built = [0], [0]
+    original_collect, original_build = resolvers.execution.collect_subfields, Executor._build_pure
+
+    def counting_collect(*args: Any) -> Any:
+        collected[0] += 1
+        return original_collect(*args)
+
+    def counting_build(self: Executor, *args: Any) -> Any:
+        built[0] += 1
+        return original_build(self, *args)
+
+    monkeypatch.setattr(resolvers.execution, "collect_subfields", counting_collect)
+    monkeypatch.setattr(Executor, "_build_pure", counting_build)
+    parsed = parse("{ box { label items { name count main { label size } } } }")
+    assert share_selections(parsed)
+    counts = []
+    for _ in range(3):
+        result = await await_maybe(execute(SHORTCUT._schema, parsed, executor_class=Executor))
+        assert result.errors is None and [i["main"]["size"] for i in result.data["box"]["items"]] == [0, 1, 2, 3]
+        counts.append((collected[0], built[0]))
+        collected[0] = built[0] = 0
+    # Collected: box, items, main; planned: those and the root, which graphql-core collects anew
+    # for each operation (it has resolvers: planning it stops at the first field).
+    assert counts[0] == (3, 4)
+    assert counts[1:] == [(0, 1), (0, 1)]
+
+
+async def test_what_a_document_shares_goes_with_it() -> None:
+    parsed = parse("{ box { label items { name main { label } } } }")
+    share_selections(parsed)
+    assert (await await_maybe(execute(SHORTCUT._schema, parsed, executor_class=Executor))).errors is None
+    operation = weakref.ref(parsed.definitions[0])
+    assert operation() in resolvers.execution._shared_by_operation
+    del parsed
+    gc.collect()
+    assert operation() is None  # nothing shared keeps the document alive
+
+
+def test_documents_whose_fields_depend_on_variables_are_not_shared() -> None:
+    assert share_selections(parse("{ box { items { name } } }"))
+    assert not share_selections(parse("query($no: Boolean!) { box { items { name @skip(if: $no) } } }"))
+    assert not share_selections(parse("{ box { ... @include(if: true) { label } } }"))
+    assert not share_selections(parse("{ box { ...B } } fragment B on Box @deprecated { label }"))
+
+
+async def test_a_document_with_skip_answers_each_variable_on_its_own() -> None:
+    document = "query($no: Boolean!) { box { items { name @skip(if: $no) count } } }"
+    parsed = parse(document)
+    share_selections(parsed)
+    for no in (True, False, True):
+        run = await await_maybe(execute(SHORTCUT._schema, parsed, variable_values={"no": no},
+                                        executor_class=Executor))
+        assert ("name" in run.data["box"]["items"][0]) is (not no)
 
 
 async def test_the_shortcut_is_taken_and_the_errors_still_come() -> None:
@@ -255,3 +330,6 @@ def test_generated_documents_get_the_same_answer(document: str) -> None:
     shortcut, plain = asyncio.run(results(document))
     assert comparable(shortcut) == comparable(plain), document
     assert repr(shortcut.data) == repr(plain.data), document
+    for run in asyncio.run(shared_runs(document)):
+        assert comparable(run) == comparable(plain), document
+        assert repr(run.data) == repr(plain.data), document

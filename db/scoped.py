@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -48,13 +49,16 @@ class Executor(Protocol):
 Queryable = Executor | Connection
 
 
-def _dollar_quoted(text: str) -> str:
-    """`text` as a dollar-quoted literal whose tag cannot occur in it (independent of
-    standard_conforming_strings, unlike '...')."""
-    while True:
-        tag = f"$c{secrets.token_hex(4)}$"
-        if tag not in text:
+def dollar_quoted(text: str) -> str:
+    """`text` as a dollar-quoted literal (independent of standard_conforming_strings, unlike
+    '...'): the first of the tags `$c$`, `$c1$`, `$c2$`... that the literal's text cannot end
+    early, i.e. whose first occurrence in text + tag is the closing one. Safe for any text: no
+    secret tag is needed (nor a random one per request)."""
+    for n in itertools.count():
+        tag = f"$c{n or ''}$"
+        if (text + tag).find(tag) == len(text):
             return f"{tag}{text}{tag}"
+    raise AssertionError("unreachable")  # itertools.count() does not end
 
 
 def begin_as(role: DbRole, claims: Mapping[str, Any] | None, *, read_only: bool = False) -> str:
@@ -65,7 +69,7 @@ def begin_as(role: DbRole, claims: Mapping[str, Any] | None, *, read_only: bool 
         raise ValueError("claims must not contain NUL")
     return (
         f"BEGIN{' READ ONLY' if read_only else ''}; SELECT set_config('request.jwt.claims', "
-        f"{_dollar_quoted(payload)}, true), set_config('role', '{DbRole(role).value}', true)"
+        f"{dollar_quoted(payload)}, true), set_config('role', '{DbRole(role).value}', true)"
     )
 
 
@@ -135,9 +139,13 @@ class ScopedDatabase:
     def __init__(self, db: Database, role: DbRole, claims: Mapping[str, Any] | None) -> None:
         self.db = db
         self.role = role
-        self._begin = begin_as(role, claims)
         self._claims = claims
         self._session: ReadSession | None = None
+
+    @functools.cached_property
+    def _begin(self) -> str:
+        # Only writes need it: most requests only read, in a read session (`read_session`).
+        return begin_as(self.role, self._claims)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[ReadSession]:

@@ -205,9 +205,14 @@ class SharedSelections:
         self.plans: dict[tuple[GraphQLObjectType, int], list[Any] | None] = {}
 
 
-_shared_by_operation: weakref.WeakKeyDictionary[OperationDefinitionNode, SharedSelections] = (
-    weakref.WeakKeyDictionary()
-)
+# By the operation's identity (AST nodes hash and compare by content, which costs a walk of the
+# whole document), each entry going with its operation.
+_shared_by_operation: dict[int, tuple[weakref.ref[OperationDefinitionNode], SharedSelections]] = {}
+
+
+def _shared_of(operation: OperationDefinitionNode) -> SharedSelections | None:
+    entry = _shared_by_operation.get(id(operation))
+    return entry[1] if entry is not None and entry[0]() is operation else None
 
 
 class _VariesWithVariables(Visitor):
@@ -244,15 +249,21 @@ def share_selections(document: DocumentNode) -> bool:
     if finder.found:
         return False
     for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            _shared_by_operation.setdefault(definition, SharedSelections())
+        if isinstance(definition, OperationDefinitionNode) and _shared_of(definition) is None:
+            key = id(definition)
+
+            def forget(dead: weakref.ref[OperationDefinitionNode], key: int = key) -> None:
+                if (entry := _shared_by_operation.get(key)) is not None and entry[0] is dead:
+                    del _shared_by_operation[key]
+
+            _shared_by_operation[key] = (weakref.ref(definition, forget), SharedSelections())
     return True
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._shared = _shared_by_operation.get(self.operation)
+        self._shared = _shared_of(self.operation)
 
     def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> CollectedFields:
         shared = self._shared

@@ -8,6 +8,7 @@ learner A's rows with no resolver in between, and raw SQL is run as B.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -15,7 +16,7 @@ import pytest
 
 from db import activity, analyses, attempts, learners, progress
 from db.progress import ProgressWrite
-from db.scoped import DbRole, RequestRolesUnavailable, ScopedDatabase, begin_as, require_request_roles
+from db.scoped import DbRole, RequestRolesUnavailable, ScopedDatabase, begin_as, dollar_quoted, require_request_roles
 from tests.helpers import token_for
 from tests.integration.test_submissions import ANALYSIS, REQUEST, RIGHT_TRIANGLE, SUBMIT, pattern_id
 from tests.live_server import live_server, subscribe
@@ -230,19 +231,31 @@ async def test_the_shared_analysis_cache_returns_results_only(services, alice_wo
 
 def test_claims_are_quoted_as_data() -> None:
     """A hostile claim value cannot end the quoted literal and run SQL of its own."""
-    hostile = {"sub": "x'); DROP TABLE progress; --", "role": "authenticated", "n": "$c00000000$"}
+    hostile = {"sub": "x'); DROP TABLE progress; --", "role": "authenticated", "n": "$c$ $c1$"}
     begin = begin_as(DbRole.AUTHENTICATED, hostile)
-    tag = begin.split("set_config('request.jwt.claims', ", 1)[1][:11]
-    assert tag.startswith("$c") and tag.endswith("$")
-    body = begin.split(tag)[1]
-    assert "DROP TABLE" in body and tag not in body
+    literal = begin.split("set_config('request.jwt.claims', ", 1)[1]
+    assert literal.startswith("$c2$")  # $c$ and $c1$ occur in the claims
+    body = literal.split("$c2$")[1]
+    assert "DROP TABLE" in body and json.loads(body) == hostile
     assert begin.endswith("set_config('role', 'authenticated', true)")
 
 
-async def test_hostile_claims_round_trip_as_data(services) -> None:
-    hostile = "x'); DROP TABLE progress; -- $$ $c$"
+@pytest.mark.parametrize("text", ["", "x", "x$c", "$c", "$c$", "a$c$b$c1", "$c1$$c$", "$", "$$", "x$c1"])
+def test_adollar_quoted_literal_ends_where_its_text_does(text: str) -> None:
+    # The literal's end is the first occurrence of its tag after the opening one (PostgreSQL's
+    # rule): a text that ends with "$c" must not close "$c$" one character early.
+    literal = dollar_quoted(text)
+    tag = literal[:literal.index("$", 1) + 1]
+    assert literal.startswith(tag) and literal.endswith(tag)
+    assert literal.find(tag, len(tag)) == len(tag) + len(text)
+
+
+@pytest.mark.parametrize("hostile", ["x'); DROP TABLE progress; -- $$ $c$", "$c$ $c1$ $c2", "x$c"])
+async def test_hostile_claims_round_trip_as_data(services, hostile: str) -> None:
     scoped = ScopedDatabase(services.db, DbRole.AUTHENTICATED, {"sub": hostile, "role": "authenticated"})
     assert await scoped.fetchval("SELECT auth.jwt() ->> 'sub'") == hostile
+    async with scoped.read_session():
+        assert await scoped.fetchval("SELECT auth.jwt() ->> 'sub'") == hostile
     assert await services.db.fetchval("SELECT to_regclass('public.progress') IS NOT NULL")
 
 

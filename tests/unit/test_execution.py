@@ -244,10 +244,12 @@ async def test_what_a_document_shares_goes_with_it() -> None:
     share_selections(parsed)
     assert (await await_maybe(execute(SHORTCUT._schema, parsed, executor_class=Executor))).errors is None
     operation = weakref.ref(parsed.definitions[0])
-    assert operation() in resolvers.execution._shared_by_operation
+    key = id(operation())
+    assert key in resolvers.execution._shared_by_operation
     del parsed
     gc.collect()
     assert operation() is None  # nothing shared keeps the document alive
+    assert key not in resolvers.execution._shared_by_operation  # and its entry went with it
 
 
 def test_documents_whose_fields_depend_on_variables_are_not_shared() -> None:

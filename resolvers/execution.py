@@ -269,13 +269,19 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         shared = self._shared
         if shared is None:
             return super().collect_subfields(return_type, field_details_list)
-        key = (return_type, *[id(details.node) for details in field_details_list])
-        found = shared.subfields.get(key)
+        # graphql-core's memo for this operation first (a list's items ask with the same list).
+        memo, key = self._relevant_sub_fields, (return_type, id(field_details_list))
+        cached = memo.get(key)
+        if cached is not None:
+            return cached[1]
+        nodes = (return_type, *[id(details.node) for details in field_details_list])
+        found = shared.subfields.get(nodes)
         if found is None:
-            found = shared.subfields[key] = collect_subfields(
+            found = shared.subfields[nodes] = collect_subfields(
                 self.schema, self.fragments, self.variable_values, self.operation, return_type, field_details_list,
                 self.hide_suggestions)
             shared.plans[(return_type, id(found.grouped_field_set))] = None
+        memo[key] = (field_details_list, found)
         return found
 
     def _object_field(self, parent_type: GraphQLObjectType, name: str, shortcut: ObjectShortcut, source: Any,

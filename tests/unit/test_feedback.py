@@ -41,17 +41,6 @@ def text_of(feedback: object) -> str:
 # --------------------------------------------------------------------------- prompt
 
 
-def test_the_facts_come_before_the_code_so_a_class_shares_them() -> None:
-    # Learners of one exercise with one verdict have the same facts: ahead of the code they are
-    # part of the prefix the batch engine computes once; only the code and the job differ.
-    first = build_messages(facts(), "FULL")[-1]["content"]
-    renamed = "n = int(input())\nfor row in range(1, n):\n    print('*' * row)\n"
-    second = build_messages(facts(code=renamed), "FULL")[-1]["content"]
-    shared = next(n for n, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
-    assert first.index("Contains: ") < first.index("Program:") < shared
-    assert first.endswith("Explain each line.")
-
-
 def test_prompt_carries_the_facts_the_numbered_code_and_a_narrow_job() -> None:
     messages = build_messages(facts(), "FULL")
     system, *examples, user = messages

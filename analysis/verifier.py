@@ -184,6 +184,9 @@ _BLAME = re.compile(
     re.IGNORECASE)
 _PRAISE = re.compile(
     r"\b(?:correct(?:ly)?|the right (?:pattern|output|rows?|shape|answer)|works|working|well done|perfect\w*|"
+    # "prints the right triangle pattern": the pattern's name reads as a claim that it prints it.
+    r"(?:prints?|draws?|produces?|outputs?|displays?|creates?|generates?|makes?) the (?:right|expected|desired|"
+    r"required|target)|"
     r"great|good job|nice|excellent|as expected|success\w*|passe[sd]|no (?:errors?|bugs?|mistakes?))\b",
     re.IGNORECASE)
 _CRASH = re.compile(r"\b(?:crash\w*|raises?|raised|throws?|exceptions?|traceback|stops? with)\b", re.IGNORECASE)
@@ -217,6 +220,18 @@ _COUNT_OF = re.compile(
 _STRING_REPEAT = re.compile(
     r"""(?:'[^']*'|"[^"]*")\s*\*\s*(\([^()]*(?:\([^()]*\))?[^()]*\)|[\w.]+)"""
     r"""|(\([^()]*\)|[\w.]+)\s*\*\s*(?:'[^']*'|"[^"]*")""")
+# The characters a sentence can name, which the program must print. A model copies the
+# examples' "a row of i hashes" onto a line that prints stars.
+_CHARACTER_NAMES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), characters) for pattern, characters in (
+        (r"\b(?:stars?|asterisks?)\b", "*"),
+        (r"\bhash(?:es|tags?| signs?| marks?)?\b|\bpound signs?\b|\bnumber signs?\b", "#"),
+        (r"\bat[- ]signs?\b", "@"),
+        (r"\bx['’]s\b|\bletters? x\b", "xX"),
+        (r"\b(?:dots|periods|full stops)\b", "."),
+        (r"\b(?:dashes|hyphens)\b", "-"),
+    ))
+_LITERAL = re.compile(r"'([^'\\\n]*)'|\"([^\"\\\n]*)\"|`([^`\\]*)`")
 _ALWAYS_FINE_NUMBERS = frozenset({0, 1})
 _MAX_WORDS = 45
 
@@ -360,7 +375,7 @@ class SentenceVerifier:
             if value not in (0, 1) and not re.search(rf"(?<![\w.]){value}(?![\w.])", code):
                 return f"says {value} about line {first}, which does not have it"
         return (self._range_bounds(rest, source_lines) or self._repeat_counts(rest, source_lines)
-                or _comparisons(rest, code))
+                or self._characters(rest, source_lines) or _comparisons(rest, code))
 
     def _repeat_counts(self, text: str, lines: list[str]) -> str | None:
         """"a row of i stars" about a line with '*' * (i + 1): the count must be one the line
@@ -374,6 +389,18 @@ class SentenceVerifier:
                 said = str(_WORD_NUMBERS[said.lower()])
             if said not in counts:
                 return f"says {said} characters; the line repeats by {' or '.join(sorted(counts))}"
+        return None
+
+    def _characters(self, text: str, lines: list[str]) -> str | None:
+        """"a row of stars": the program's strings must hold that character (the line's own, or
+        another line's for `print(row)` or `" ".join(stars)`)."""
+        printed = "".join(next(g for g in m.groups() if g is not None)
+                          for line in lines for m in _LITERAL.finditer(line)) + "".join(self.program.strings)
+        for pattern, characters in _CHARACTER_NAMES:
+            for found in pattern.finditer(text):
+                if not _negated(text, found.start()) and not any(c in printed for c in characters):
+                    shown = ", ".join(repr(c) for c in sorted(set(printed) - {" "})[:4]) or "no character"
+                    return f"says {found.group(0)}; the program prints {shown}"
         return None
 
     def _calls_own_function(self, lines: list[str]) -> bool:

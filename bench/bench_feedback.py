@@ -1,7 +1,7 @@
 """How often the model's prose contradicts the code, before and after the sentence verifier.
 
     .venv/bin/python bench/bench_feedback.py [--model ID_OR_FOLDER] [--gguf-file F]
-        [--penalties 1.1] [--limit N] [--threads 2] [--out bench/results/feedback.txt]
+        [--penalties 1.0] [--limit N] [--threads 2] [--out bench/results/feedback.txt]
 
 For every program of the hand-labelled corpus (tests/feedback_corpus.py, loaded by path: the
 benchmarks import nothing from the test suite), the product's own code does what a worker does:
@@ -231,7 +231,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="generation model id or folder (default: packaged SmolLM2)")
     parser.add_argument("--gguf-file", default=None)
-    parser.add_argument("--penalties", default="1.1")
+    parser.add_argument("--penalties", default=str(loading.GENERATION_KWARGS["repetition_penalty"]),
+                        help="comma-separated repetition penalties (default: the product's)")
     parser.add_argument("--limit", type=int, default=0, help="first N programs only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)

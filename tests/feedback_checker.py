@@ -15,7 +15,8 @@ checker reads an explanation sentence by sentence and reports, in words, each se
   an exception or a syntax error that did not happen, an exception other than the one raised;
 * states a number found nowhere in the facts (source, error, sizes, wrong rows, score, metrics,
   line counts), or a count (loops, nesting depth, cyclomatic complexity) other than measured;
-* calls a program that computes its rows hard-coded, or a loop over n constant time.
+* calls a program that computes its rows hard-coded, or a loop over n constant time;
+* names a character (stars, hashes) that no string of the program holds.
 
 Runtime dependencies: the standard library only (the judge types are for type checking).
 """
@@ -716,6 +717,28 @@ def _number_reasons(clause: str, sentence: str, ctx: _Context) -> list[str]:
     return reasons
 
 
+# Names of the characters a pattern is drawn with, and the character each stands for.
+_CHARACTER_WORDS = (
+    (re.compile(r"\b(?:stars?|asterisks?)\b", _I), "*"),
+    (re.compile(r"\bhash(?:es)?\b|\bhash (?:signs?|marks?)\b|\bpound signs?\b", _I), "#"),
+    (re.compile(r"\bat signs?\b", _I), "@"),
+)
+
+
+def _character_reasons(plain: str, sentence: str, ctx: _Context) -> list[str]:
+    """Names a character (stars, hashes) that no string of the program holds."""
+    code = ctx.program.code
+    if "chr(" in code or "fromCharCode" in code:
+        return []  # the characters are computed: nothing to hold the sentence to
+    literals = "".join(m.group(0)[1:-1] for m in _STRING_LITERAL.finditer(code))
+    # The pattern's own name ("the Spaced Star Pyramid") names the exercise, not what is printed.
+    plain = re.sub(re.escape(ctx.program.slug.replace("-", " ")), "the pattern", plain, flags=_I)
+    return [f"says {match.group(0)!r}, but the program prints no {char!r}: {_quote(sentence)!r}"
+            for pattern, char in _CHARACTER_WORDS
+            for match in pattern.finditer(plain)
+            if char not in literals and not _negated(plain, match.start()) and not _advice(plain)][:1]
+
+
 def _check_sentence(sentence: str, ctx: _Context) -> list[str]:
     reasons: list[str] = []
     plain = _extract_spans(sentence, ctx, reasons)
@@ -732,6 +755,7 @@ def _check_sentence(sentence: str, ctx: _Context) -> list[str]:
     reasons += _big_o_reasons(plain, sentence, ctx)
     reasons += _verdict_reasons(plain, sentence, ctx)
     reasons += _error_reasons(plain, sentence, ctx)
+    reasons += _character_reasons(plain, sentence, ctx)
     return reasons
 
 

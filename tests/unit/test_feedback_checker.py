@@ -96,6 +96,12 @@ def test_praise_for_a_wrong_program() -> None:
     assert any("praises" in r for r in flagged(NAME_ERROR, "Great job, it runs successfully!", CRASHED))
 
 
+def test_characters_the_program_does_not_print() -> None:
+    assert any("prints no '#'" in r for r in flagged(LOOP, "Line 3 prints a row of i hashes.", PASSED_LOOP))
+    assert flagged(LOOP, "Line 3 prints a row of i stars.", PASSED_LOOP) == []
+    assert flagged(LOOP, "Line 3 prints asterisks, not hashes.", PASSED_LOOP) == []
+
+
 def test_blame_for_a_passing_program() -> None:
     for sentence in ("There is an off-by-one mistake in the range.", "The last row is wrong.",
                      "You need to fix the loop bound, it does not match the pattern."):

@@ -153,6 +153,9 @@ def test_wrong_programs_get_no_praise_and_errors_are_named_right() -> None:
     wrong = facts("n = int(input())\nfor i in range(1, n):\n    print('*' * i)\n", verdict="WRONG_OUTPUT",
                   error="Wrong output for n=4: row 4 differs", mismatches=[(4, 4, "****", None)], score=0.75)
     assert "praises" in (check("The for loop prints every row correctly.", wrong) or "")
+    assert "praises" in (check("Line 3 prints the right triangle pattern.", wrong) or "")
+    assert "praises" in (check("The loop draws the expected shape.", wrong) or "")
+    assert "praises" not in (check("The program does not print the right triangle pattern.", wrong) or "")
     assert check("Line 2 repeats the loop for i from 1 to n - 1.", wrong) is None
     assert "goes to" in (check("Line 2 repeats the loop for i from 1 to n.", wrong) or "")
     crashed = facts("n = int(input())\nfor i in range(n):\n    print(x)\n", verdict="RUNTIME_ERROR",
@@ -163,6 +166,13 @@ def test_wrong_programs_get_no_praise_and_errors_are_named_right() -> None:
     shifted = facts("n = int(input())\nfor i in range(n):\n    print(' ' * (n - i - 1) + '*' * (i + 1))\n")
     assert check("Line 3 prints n - i - 1 spaces and then a row of i + 1 stars.", shifted) is None
     assert "says i characters" in (check("Line 3 prints a row of i stars.", shifted) or "")
+    stars = facts("n = int(input())\nfor i in range(1, n + 1):\n    print('*' * i)\n")
+    assert check("Line 3 prints a row of i stars.", stars) is None
+    assert check("Line 3 prints a row of i asterisks, not hashes.", stars) is None
+    assert check("Line 3 prints a row of i hashes.", stars) == "says hashes; the program prints '*'"
+    assert "says x's" in (check("Line 3 prints i x's.", stars) or "")
+    joined = facts("n = int(input())\nfor i in range(1, n + 1):\n    row = ['#'] * i\n    print(' '.join(row))\n")
+    assert check("Line 4 prints the hashes of row separated by spaces.", joined) is None
 
 
 def test_recursion_is_fine_where_it_is_real() -> None:

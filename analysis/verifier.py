@@ -231,7 +231,6 @@ _CHARACTER_NAMES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:dots|periods|full stops)\b", "."),
         (r"\b(?:dashes|hyphens)\b", "-"),
     ))
-_LITERAL = re.compile(r"'([^'\\\n]*)'|\"([^\"\\\n]*)\"|`([^`\\]*)`")
 _ALWAYS_FINE_NUMBERS = frozenset({0, 1})
 _MAX_WORDS = 45
 
@@ -375,7 +374,7 @@ class SentenceVerifier:
             if value not in (0, 1) and not re.search(rf"(?<![\w.]){value}(?![\w.])", code):
                 return f"says {value} about line {first}, which does not have it"
         return (self._range_bounds(rest, source_lines) or self._repeat_counts(rest, source_lines)
-                or self._characters(rest, source_lines) or _comparisons(rest, code))
+                or self._characters(rest) or _comparisons(rest, code))
 
     def _repeat_counts(self, text: str, lines: list[str]) -> str | None:
         """"a row of i stars" about a line with '*' * (i + 1): the count must be one the line
@@ -391,11 +390,10 @@ class SentenceVerifier:
                 return f"says {said} characters; the line repeats by {' or '.join(sorted(counts))}"
         return None
 
-    def _characters(self, text: str, lines: list[str]) -> str | None:
-        """"a row of stars": the program's strings must hold that character (the line's own, or
-        another line's for `print(row)` or `" ".join(stars)`)."""
-        printed = "".join(next(g for g in m.groups() if g is not None)
-                          for line in lines for m in _LITERAL.finditer(line)) + "".join(self.program.strings)
+    def _characters(self, text: str) -> str | None:
+        """"a row of stars": the program's strings must hold that character (another line's
+        will do, for `print(row)` or `" ".join(stars)`)."""
+        printed = "".join(self.program.strings)
         for pattern, characters in _CHARACTER_NAMES:
             for found in pattern.finditer(text):
                 if not _negated(text, found.start()) and not any(c in printed for c in characters):

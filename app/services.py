@@ -78,6 +78,7 @@ def inference_config(settings: Settings) -> InferenceConfig:
         generation_context_tokens=settings.generation_context_tokens,
         generation_max_batch=settings.generation_max_batch,
         generation_batch_wait_ms=settings.generation_batch_wait_ms,
+        generation_batch_wait_max_ms=settings.generation_batch_wait_max_ms,
         generation_max_prompt_tokens=settings.generation_max_prompt_tokens,
         generation_nice=settings.generation_nice,
         weights_cache_dir=settings.model_cache_dir if settings.model_cache else None,

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # first): a class submitting together is judged in the meantime and then prefilled as one
     # batch (docs/BENCHMARKS.md, the classroom: 30 -> 250 ms, measured one change at a time).
     generation_batch_wait_ms: float = 250.0
+    # ...counted from the latest arrival, so a class judged over half a second is prefilled together,
+    # but never longer than this after the first.
+    generation_batch_wait_max_ms: float = 1000.0
     generation_max_prompt_tokens: int = 1024  # longer prompts are shortened (the code first)
     # Niceness of the generation thread (Linux): the judge and the API go before the model for CPU.
     generation_nice: int = 10

@@ -67,9 +67,12 @@ class Sequence:
 @dataclass(frozen=True, slots=True)
 class BatchConfig:
     max_batch: int  # rows stepped together; more sequences wait for a free row
-    batch_wait_s: float  # an idle engine waits this long for company before a prefill
+    # An idle engine waits for company before a prefill: until batch_wait_s passed with no newcomer,
+    # at most batch_wait_max_s after the first (arrivals of a class spread over the judge's time).
+    batch_wait_s: float
     torch_threads: int
     nice: int  # added to the engine thread's niceness (Linux), so the judge goes first
+    batch_wait_max_s: float = 1.0
 
 
 @dataclass
@@ -175,10 +178,14 @@ class BatchEngine:
             if self._closed:
                 return None
             if active == 0 and len(self._pending) < self.config.max_batch:
-                # Idle: give companions arriving together a moment, then prefill them as one.
-                deadline = self._pending[0].queued_at + self.config.batch_wait_s
-                while (not self._closed and len(self._pending) < self.config.max_batch
-                       and (remaining := deadline - time.monotonic()) > 0):
+                # Idle: give companions arriving together a moment, then prefill them as one. A
+                # class's prompts come as each learner's judgment ends, over ~0.5 s on two cores:
+                # one that missed a fixed window would be prefilled alone while the others wait.
+                latest = self._pending[0].queued_at + max(0.0, self.config.batch_wait_max_s)
+                while not self._closed and len(self._pending) < self.config.max_batch:
+                    deadline = min(latest, self._pending[-1].queued_at + self.config.batch_wait_s)
+                    if (remaining := deadline - time.monotonic()) <= 0:
+                        break
                     self._wakeup.wait(remaining)
             room = max(0, self.config.max_batch - active)
             taken: list[Sequence] = []

@@ -81,10 +81,11 @@ class InferenceConfig:
     generation_max_new_tokens: int
     generation_context_tokens: int
     generation_max_batch: int  # sequences stepped together by the batch engine
-    generation_batch_wait_ms: float  # an idle engine waits this long for company
+    generation_batch_wait_ms: float  # an idle engine waits this long after the latest arrival
     generation_max_prompt_tokens: int  # prompts are shortened (the code first) to this
     generation_nice: int  # niceness added to the generation thread
     generation_threads: int = 0  # the engine's torch threads; 0: this process's CPUs, at most 4
+    generation_batch_wait_max_ms: float = 1000.0  # ...and never longer than this after the first
     # A model that failed to load is tried again after this long (a folder may appear, a cache fill).
     retry_failed_seconds: float = 300.0
     # GGUF checkpoints: dequantised weights kept here (safetensors) so a restart skips the
@@ -515,6 +516,7 @@ class ModelService:
             self._engine = BatchEngine(bundle, BatchConfig(
                 max_batch=max(1, s.generation_max_batch),
                 batch_wait_s=max(0.0, s.generation_batch_wait_ms) / 1000,
+                batch_wait_max_s=max(0.0, s.generation_batch_wait_max_ms) / 1000,
                 torch_threads=engine_threads(s.generation_threads),
                 nice=s.generation_nice,
             ))

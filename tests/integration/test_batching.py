@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -168,6 +169,36 @@ def test_a_sequence_whose_consumer_fails_ends_alone(bundle: GenerationBundle) ->
     assert ended[1] is None and ended[2] is None
     assert len(sequences[1].generated) == 30 and len(sequences[2].generated) == 30
     assert "".join(texts[0]) == reference(bundle, prompts(3)[1], 30)
+
+
+def _admissions(bundle: GenerationBundle, config: BatchConfig, gaps: list[float]) -> int:
+    """Prefills the engine made for sequences submitted `gaps` seconds apart (all finished)."""
+    engine = BatchEngine(bundle, config)
+    finished = threading.Semaphore(0)
+    try:
+        for index, gap in enumerate([0.0, *gaps]):
+            time.sleep(gap)
+            ids = loading.encode_prompt(bundle, prompts(3)[index % 3], 4)
+            engine.submit(Sequence(ids, 4, on_text=lambda t: None, on_done=lambda exc: finished.release()))
+        for _ in range(len(gaps) + 1):
+            assert finished.acquire(timeout=60)
+        return engine.stats.prefills
+    finally:
+        engine.close()
+
+
+def test_an_idle_engine_waits_for_company_counted_from_the_latest_arrival(bundle: GenerationBundle) -> None:
+    """A class's prompts arrive as each judgment ends: 1.2 s from the first to the third, each
+    within the 1 s wait of the one before, so all three are prefilled as one (a window counted
+    from the first arrival would have left the third to a prefill of its own)."""
+    config = BatchConfig(max_batch=4, batch_wait_s=1.0, torch_threads=1, nice=0, batch_wait_max_s=10.0)
+    assert _admissions(bundle, config, [0.6, 0.6]) == 1
+
+
+def test_the_wait_for_company_is_bounded_after_the_first_arrival(bundle: GenerationBundle) -> None:
+    # The second comes within the wait, the third after the bound: two prefills.
+    config = BatchConfig(max_batch=4, batch_wait_s=1.0, torch_threads=1, nice=0, batch_wait_max_s=0.8)
+    assert _admissions(bundle, config, [0.4, 0.8]) == 2
 
 
 def test_closing_the_engine_ends_every_sequence(bundle: GenerationBundle) -> None:

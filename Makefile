@@ -35,8 +35,9 @@ node:
 run: setup node
 	$(BIN)/codepattern serve
 
+# --durations: the slowest tests in every CI log, so the 30-minute budget can be watched.
 test: lint typecheck node browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # The GraphiQL browser tests drive Debian's chromium (Playwright with executable_path; no browser
 # download). Installed here when missing and we are root (CI is); otherwise those tests skip, saying so.

@@ -181,7 +181,7 @@ class BatchEngine:
                 # Idle: give companions arriving together a moment, then prefill them as one. A
                 # class's prompts come as each learner's judgment ends, over ~0.5 s on two cores:
                 # one that missed a fixed window would be prefilled alone while the others wait.
-                latest = self._pending[0].queued_at + max(0.0, self.config.batch_wait_max_s)
+                latest = self._pending[0].queued_at + self.config.batch_wait_max_s
                 while not self._closed and len(self._pending) < self.config.max_batch:
                     deadline = min(latest, self._pending[-1].queued_at + self.config.batch_wait_s)
                     if (remaining := deadline - time.monotonic()) <= 0:

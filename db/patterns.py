@@ -18,6 +18,9 @@ PATTERN_COLUMNS = """
     p.id, p.slug, p.name, p.category, p.difficulty, p.description, p.default_size, p.min_size,
     p.max_size, p.formula, p.loops, p.conditions, p.preview, p.position
 """
+# What a list that names its patterns needs of them (a learner's progress page): a Pattern built
+# from these answers the fields in resolvers/query.py PATTERN_SUMMARY_FIELDS.
+PATTERN_SUMMARY_COLUMNS = "p.id, p.slug, p.name, p.category, p.difficulty"
 # The same with the reference: for the judge, the analysis pipeline, solutions, as the server.
 PATTERN_COLUMNS_WITH_REFERENCE = PATTERN_COLUMNS + ", p.reference_solution"
 

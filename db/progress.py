@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .patterns import PATTERN_COLUMNS
+from .patterns import PATTERN_COLUMNS, PATTERN_SUMMARY_COLUMNS
 from .scoped import Queryable
 
 PROGRESS_COLUMNS = """
@@ -54,12 +54,13 @@ async def record(conn: Queryable, write: ProgressWrite) -> asyncpg.Record:
     return row
 
 
-async def for_learner_with_patterns(db: Queryable, learner_id: str) -> list[asyncpg.Record]:
+async def for_learner_with_patterns(db: Queryable, learner_id: str, *, summary: bool = False) -> list[asyncpg.Record]:
     """The learner's progress, most recent first, each row also carrying its pattern's columns
-    (db/patterns.py PATTERN_COLUMNS): one statement for a page that shows the patterns' names."""
+    (db/patterns.py PATTERN_COLUMNS, or with `summary` PATTERN_SUMMARY_COLUMNS only): one
+    statement for a page that shows the patterns' names."""
     return await db.fetch(
         f"""
-        SELECT {PROGRESS_COLUMNS_OF_G}, {PATTERN_COLUMNS} FROM progress g
+        SELECT {PROGRESS_COLUMNS_OF_G}, {PATTERN_SUMMARY_COLUMNS if summary else PATTERN_COLUMNS} FROM progress g
         JOIN patterns p ON p.id = g.pattern_id
         WHERE g.learner_id = $1
         ORDER BY g.last_attempt_at DESC NULLS LAST, g.pattern_id

@@ -15,6 +15,7 @@ from .analysis_types import Analysis, Attempt
 from .context import Info
 from .groups import Group
 from .learner import Learner
+from .lookahead import child_reads_only
 from .rate_limit import RateLimit
 from .types import (
     Difficulty,
@@ -34,6 +35,8 @@ from .validation import MAX_SEARCH_TEXT, check_first
 
 MAX_PAGE_SIZE = 100
 MAX_LEADERBOARD = 100
+# The Pattern fields that db/patterns.py PATTERN_SUMMARY_COLUMNS answer.
+PATTERN_SUMMARY_FIELDS = frozenset({"__typename", "id", "slug", "name", "category", "difficulty"})
 
 
 @strawberry.type
@@ -107,8 +110,10 @@ class Query:
 
     @strawberry.field(description="The signed-in learner's progress, most recent first.")
     async def progress(self, info: Info) -> list[Progress]:
-        # Each row comes with its pattern's columns (one statement), so `pattern` needs no loader.
-        rows = await progress.for_learner_with_patterns(info.context.db, info.context.user_id())
+        # Each row comes with its pattern's columns (one statement), so `pattern` needs no loader;
+        # only the few a page of names reads when that is all it asks for.
+        summary = child_reads_only(info, "pattern", PATTERN_SUMMARY_FIELDS)
+        rows = await progress.for_learner_with_patterns(info.context.db, info.context.user_id(), summary=summary)
         return [Progress.from_row(r, r) for r in rows]
 
     @strawberry.field(description="Ranked by points; equal points share a rank. WEEK: the last 7 UTC days. "

@@ -120,25 +120,8 @@ class Pattern:
 
     @classmethod
     def from_row(cls, row: Any) -> Pattern:
-        return cls(
-            id=strawberry.ID(str(row["id"])),
-            slug=row["slug"],
-            name=row["name"],
-            category=row["category"],
-            difficulty=_DIFFICULTIES.get(row["difficulty"]) or Difficulty(row["difficulty"]),
-            description=row["description"],
-            preview=list(row["preview"]),
-            rows=row["default_size"],
-            formula=row["formula"],
-            loops=row["loops"],
-            conditions=row["conditions"],
-            db_id=row["id"],
-            min_size=row["min_size"],
-            max_size=row["max_size"],
-            position=row["position"],
-            # Rows of a page carry their statistics' columns (NULL without attempts yet).
-            stats_row=row if row.get("learners", _ABSENT) is not _ABSENT else None,
-        )
+        """A pattern (with its statistics' columns when a page joined them) from its row."""
+        return PatternOfRow(row)
 
     @strawberry.field(description="The expected output at `size` (default: the pattern's default size).")
     async def expected_output(self, info: Info, size: int | None = strawberry.UNSET) -> list[str]:
@@ -175,6 +158,51 @@ class Pattern:
         # Direct (resolvers/execution.py) when the counters came with the row; otherwise an
         # awaitable from the batching loader, which graphql-core awaits.
         return self.stats_at_hand() or _load_stats(info, self.db_id)  # type: ignore[return-value]
+
+
+def _column(name: str) -> Any:
+    """A property reading one column of the object's row (Any: it stands in for a field)."""
+    return property(lambda self: self._row[name])
+
+
+def _of_row(read: Callable[[Any], Any]) -> Any:
+    """A property computed from the object's row."""
+    return property(lambda self: read(self._row))
+
+
+class PatternOfRow(Pattern):
+    """A `Pattern` that reads each field off its row when it is asked for. Lists build one per row
+    and a page reads few of the sixteen fields (a learner's progress: the name and the slug), so
+    nothing is copied that no one reads. The row may hold only the columns that the request
+    asks for (db/patterns.py PATTERN_SUMMARY_COLUMNS)."""
+
+    def __init__(self, row: Any) -> None:  # pyright: ignore[reportMissingSuperCall]
+        self._row = row
+
+    # The dataclass's own read every field, which a summary row lacks: these read the row.
+    def __repr__(self) -> str:
+        return f"PatternOfRow({dict(self._row)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PatternOfRow) and dict(self._row) == dict(other._row)
+
+    id = _of_row(lambda row: strawberry.ID(str(row["id"])))
+    slug = _column("slug")
+    name = _column("name")
+    category = _column("category")
+    difficulty = _of_row(lambda row: _DIFFICULTIES.get(row["difficulty"]) or Difficulty(row["difficulty"]))
+    description = _column("description")
+    preview = _of_row(lambda row: list(row["preview"]))
+    rows = _column("default_size")
+    formula = _column("formula")
+    loops = _column("loops")
+    conditions = _column("conditions")
+    db_id = _column("id")
+    min_size = _column("min_size")
+    max_size = _column("max_size")
+    position = _column("position")
+    # Rows of a page carry their statistics' columns (NULL without attempts yet).
+    stats_row = _of_row(lambda row: row if row.get("learners", _ABSENT) is not _ABSENT else None)
 
 
 async def _load_stats(info: Info, pattern_id: int) -> PatternStats:

@@ -127,3 +127,48 @@ async def test_a_read_session_cannot_write(services) -> None:
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await scoped.execute("UPDATE learners SET display_name = 'w' WHERE id = 'x'")
         assert await scoped.fetchval("SELECT current_user") == "authenticated"  # a new transaction, still the caller
+
+
+SUMMARY_FIELDS = "id name slug category difficulty __typename"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "summary"),
+    [
+        (f"{{ progress {{ attempts pattern {{ {SUMMARY_FIELDS} }} }} }}", None, True),
+        ("{ progress { pattern { ...P } } } fragment P on Pattern { name label: slug }", None, True),
+        ("{ progress { ... on Progress { pattern { ... on Pattern { slug } } } } }", None, True),
+        ("{ progress { attempts } }", None, True),
+        ("{ progress { pattern { name description preview rows formula } } }", None, False),
+        ("{ progress { pattern { name } again: pattern { preview } } }", None, False),
+        ("{ progress { ... on Progress { pattern { name stats { attempts } } } } }", None, False),
+        ("query($x: Boolean!) { progress { pattern { name @include(if: $x) } } }", {"x": True}, False),
+    ],
+)
+async def test_progress_reads_only_the_pattern_columns_its_selection_needs(services, gql, query, variables,
+                                                                            summary) -> None:
+    user = str(uuid.uuid4())
+    ids = [r["id"] for r in await services.db.fetch("SELECT id FROM patterns ORDER BY position LIMIT 3")]
+    for pid in ids:
+        await progress.record(services.db, ProgressWrite(user, None, pid, 10, 1, False))
+    with StatementCounter(services) as counter:
+        data = await gql.data(query, variables, token=token_for(user))
+    read = counter.queries[0]
+    assert "JOIN patterns" in read, counter.queries
+    assert ("p.description" not in read) is summary, read
+    # Whatever was read, the answer is the patterns' own values.
+    rows = {str(r["id"]): r for r in await services.db.fetch("SELECT * FROM patterns WHERE id = ANY($1)", ids)}
+    by_slug = {r["slug"]: r for r in rows.values()}
+    assert len(data["progress"]) == 3
+    for item in data["progress"]:
+        for pattern in (item.get("pattern"), item.get("again")):
+            if pattern is None:
+                continue
+            row = by_slug.get(pattern.get("slug") or pattern.get("label")) or next(
+                r for r in rows.values() if r["name"] == pattern.get("name") or r["preview"] == pattern.get("preview"))
+            expected = {"id": str(row["id"]), "name": row["name"], "slug": row["slug"], "label": row["slug"],
+                        "category": row["category"], "difficulty": row["difficulty"], "__typename": "Pattern",
+                        "description": row["description"], "preview": list(row["preview"]),
+                        "rows": row["default_size"], "formula": row["formula"]}
+            assert {k: v for k, v in pattern.items() if k != "stats"} == {k: expected[k] for k in pattern
+                                                                          if k != "stats"}

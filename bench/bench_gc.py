@@ -34,6 +34,7 @@ import orjson
 from app.gc_tuning import tune_for_serving
 from app.server import create_app
 from bench.bench_http import LEARNER_QUERY, QUERY
+from bench.bench_inprocess import call
 from bench.load_attempts import load
 from bench.scratch_db import bench_settings, default_name, scratch_database
 
@@ -52,33 +53,6 @@ class CollectorClock:
             self._started = time.thread_time()
         else:
             self.seconds += time.thread_time() - self._started
-
-
-async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), (b"host", b"bench"), *headers],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    sent = False
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # never: the answer does not wait for a disconnect
-        raise AssertionError
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body" and b'"errors"' in message.get("body", b""):
-            raise SystemExit(f"the page answered with errors: {message['body'][:300]!r}")
-
-    await app(scope, receive, send)
-    return status
 
 
 def set_mode(mode: str) -> None:
@@ -114,13 +88,12 @@ async def run(args: argparse.Namespace) -> None:
         results: dict[tuple[str, str], list[tuple[float, float]]] = {}
         async with app.router.lifespan_context(app):
             for page, (body, headers) in pages.items():
-                for _ in range(100):  # warm caches, statements and the pool
-                    if await call(app, body, headers) != 200:
-                        raise SystemExit(f"{page}: not answered with 200")
+                for _ in range(100):  # warm caches, statements and the pool (call checks each answer)
+                    await call(app, "/graphql", body, headers)
 
                 async def caller(count: int, body: bytes = body, headers: list = headers) -> None:
                     for _ in range(count):
-                        await call(app, body, headers)
+                        await call(app, "/graphql", body, headers)
 
                 for round_ in range(args.rounds * 2):
                     mode = ("default", "tuned")[round_ % 2]

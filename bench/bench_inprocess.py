@@ -99,7 +99,8 @@ async def run(args: argparse.Namespace) -> None:
         targets = {"ours": (ours, "/graphql"), "hand-written": (theirs, baseline_path)}
         cpu: dict[str, list[float]] = {name: [] for name in targets}
         async with ours.router.lifespan_context(ours), theirs.router.lifespan_context(theirs):
-            answers = {name: orjson.loads(await call(app, path, body, headers)) for name, (app, path) in targets.items()}
+            answers = {name: orjson.loads(await call(app, path, body, headers))
+                       for name, (app, path) in targets.items()}
             if answers["ours"] != answers["hand-written"]:
                 raise SystemExit(f"the two apps answer differently:\n{answers['ours']}\n{answers['hand-written']}")
             tune_for_serving()  # as `codepattern serve` leaves the collector

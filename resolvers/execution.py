@@ -113,14 +113,25 @@ def _object_of(type_: GraphQLOutputType) -> tuple[GraphQLObjectType, bool] | Non
 
 
 # graphql-core's built-in scalars: the Python type each outputs unchanged, and the range check
-# its coercion makes of such a value (None: any value of the type).
-_OWN_OUTPUT: dict[GraphQLLeafType, tuple[type, Callable[[Any], bool] | None]] = {
-    GraphQLString: (str, None),
-    GraphQLID: (str, None),
-    GraphQLBoolean: (bool, None),
-    GraphQLInt: (int, lambda value: GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT),
-    GraphQLFloat: (float, math.isfinite),
+# its coercion makes of such a value.
+_ANY, _INT32, _FINITE = 0, 1, 2
+_OWN_OUTPUT: dict[GraphQLLeafType, tuple[type, int]] = {
+    GraphQLString: (str, _ANY),
+    GraphQLID: (str, _ANY),
+    GraphQLBoolean: (bool, _ANY),
+    GraphQLInt: (int, _INT32),
+    GraphQLFloat: (float, _FINITE),
 }
+# Set on a leaf shortcut of a built-in scalar: (read, own type, range check), so a pure
+# completion (Executor._build_pure) answers such a value without calling the shortcut.
+PLAIN_READ = "plain_read"
+
+
+def _own(value: Any, own_type: type | None, check: int) -> bool:
+    """Whether a built-in scalar answers `value` as it is (see _OWN_OUTPUT). Written out again
+    in Executor._build_pure's loop, where a call per cell would cost more than the check."""
+    return type(value) is own_type and (check == _ANY or (
+        GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT if check == _INT32 else math.isfinite(value)))
 
 
 def _shortcut_for(field: GraphQLField) -> Shortcut | None:
@@ -147,18 +158,20 @@ def _shortcut_for(field: GraphQLField) -> Shortcut | None:
         coerce, non_null = leaf[0].coerce_output_value, leaf[1]
         # The built-in scalars give back a value of their own Python type as it is (an int in
         # 32 bits, a finite float): answered without the coercion's checks and conversions.
-        own_type, fits = _OWN_OUTPUT.get(leaf[0], (None, None))
+        own_type, check = _OWN_OUTPUT.get(leaf[0], (None, _ANY))
         get = operator.attrgetter(name) if read is getattr else (lambda source: read(source, name))
 
         def complete_leaf(source: Any) -> Any:
             value = get(source)
-            if type(value) is own_type and (fits is None or fits(value)):
+            if _own(value, own_type, check):
                 return value
             if value is None:
                 return None if not non_null else _NOT_PLAIN
             coerced = coerce(value)
             return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
 
+        if own_type is not None:
+            setattr(complete_leaf, PLAIN_READ, (get, own_type, check))
         return complete_leaf
 
     # [Leaf!] / [Leaf!]!: lists of non-null leaves (a pattern's preview rows).
@@ -407,7 +420,10 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         return planned[2]
 
     def _build_pure(self, plan: list[PlannedField]) -> PureCompletion | None:
-        steps: list[tuple[str, Any, PureCompletion | None]] = []
+        # Per field: (response name, read, own type, range check, shortcut, sub-completion). A
+        # built-in scalar's value of its own type is answered here (most of a list's cells);
+        # other leaves call their shortcut, objects their selection's own completion.
+        steps: list[tuple[str, Any, Any, int, Any, PureCompletion | None]] = []
         for response_name, _name, field_details_list, shortcut, is_object in plan:
             if shortcut is None:
                 return None
@@ -418,16 +434,25 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 sub = None if new_defer_usages else self._pure_of(shortcut.object_type, sub_fields)
                 if sub is None:
                     return None
-                steps.append((response_name, shortcut, sub))
+                steps.append((response_name, None, None, _ANY, shortcut, sub))
             else:
-                steps.append((response_name, shortcut, None))
+                read, own_type, check = getattr(shortcut, PLAIN_READ, (None, None, _ANY))
+                steps.append((response_name, read, own_type, check, shortcut, None))
         is_awaitable = self.is_awaitable
 
         def complete(source: Any) -> Any:
             out: dict[str, Any] = {}
             try:
-                for response_name, shortcut, sub in steps:
-                    if sub is None:
+                for response_name, read, own_type, check, shortcut, sub in steps:
+                    if read is not None:
+                        value = read(source)
+                        if not (type(value) is own_type and (check == _ANY or (  # _own(value, ...)
+                                GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT if check == _INT32
+                                else math.isfinite(value)))):
+                            value = shortcut(source)  # None, or a value to coerce: the leaf's own rules
+                            if value is _NOT_PLAIN:
+                                return _NOT_PLAIN
+                    elif sub is None:
                         value = shortcut(source)
                         if value is _NOT_PLAIN:
                             return _NOT_PLAIN

@@ -14,7 +14,12 @@ PROGRESS_COLUMNS = """
     learner_id, pattern_id, progress_percentage, time_spent_seconds, attempts, completed,
     completed_at, passed_at, best_score, points_awarded, last_attempt_at
 """
-PROGRESS_COLUMNS_OF_G = ", ".join(f"g.{name.strip()}" for name in PROGRESS_COLUMNS.split(","))
+# What the API shows of a row (resolvers/types.py Progress.from_row): a learner's list reads no
+# more, 43 rows a page (three timestamps fewer to decode per row).
+SHOWN_PROGRESS_COLUMNS_OF_G = (
+    "g.pattern_id, g.progress_percentage, g.time_spent_seconds, g.attempts, g.completed, g.best_score, "
+    "g.last_attempt_at"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +60,12 @@ async def record(conn: Queryable, write: ProgressWrite) -> asyncpg.Record:
 
 
 async def for_learner_with_patterns(db: Queryable, learner_id: str, *, summary: bool = False) -> list[asyncpg.Record]:
-    """The learner's progress, most recent first, each row also carrying its pattern's columns
-    (db/patterns.py PATTERN_COLUMNS, or with `summary` PATTERN_SUMMARY_COLUMNS only): one
-    statement for a page that shows the patterns' names."""
+    """The learner's progress as the API shows it, most recent first, each row also carrying its
+    pattern's columns (db/patterns.py PATTERN_COLUMNS, or with `summary` PATTERN_SUMMARY_COLUMNS
+    only): one statement for a page that shows the patterns' names."""
     return await db.fetch(
         f"""
-        SELECT {PROGRESS_COLUMNS_OF_G}, {PATTERN_SUMMARY_COLUMNS if summary else PATTERN_COLUMNS} FROM progress g
+        SELECT {SHOWN_PROGRESS_COLUMNS_OF_G}, {PATTERN_SUMMARY_COLUMNS if summary else PATTERN_COLUMNS} FROM progress g
         JOIN patterns p ON p.id = g.pattern_id
         WHERE g.learner_id = $1
         ORDER BY g.last_attempt_at DESC NULLS LAST, g.pattern_id

@@ -165,9 +165,9 @@ def _column(name: str) -> Any:
     return property(lambda self: self._row[name])
 
 
-def _of_row(read: Callable[[Any], Any]) -> Any:
-    """A property computed from the object's row."""
-    return property(lambda self: read(self._row))
+def _derived(read: Callable[[Any], Any]) -> Any:
+    """A property computed from the object's row (one call: pages read these per item)."""
+    return property(read)
 
 
 class PatternOfRow(Pattern):
@@ -186,13 +186,14 @@ class PatternOfRow(Pattern):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PatternOfRow) and dict(self._row) == dict(other._row)
 
-    id = _of_row(lambda row: strawberry.ID(str(row["id"])))
+    id = _derived(lambda self: strawberry.ID(str(self._row["id"])))
     slug = _column("slug")
     name = _column("name")
     category = _column("category")
-    difficulty = _of_row(lambda row: _DIFFICULTIES.get(row["difficulty"]) or Difficulty(row["difficulty"]))
+    difficulty = _derived(lambda self: _DIFFICULTIES.get(self._row["difficulty"])
+                          or Difficulty(self._row["difficulty"]))
     description = _column("description")
-    preview = _of_row(lambda row: list(row["preview"]))
+    preview = _derived(lambda self: list(self._row["preview"]))
     rows = _column("default_size")
     formula = _column("formula")
     loops = _column("loops")
@@ -202,7 +203,7 @@ class PatternOfRow(Pattern):
     max_size = _column("max_size")
     position = _column("position")
     # Rows of a page carry their statistics' columns (NULL without attempts yet).
-    stats_row = _of_row(lambda row: row if row.get("learners", _ABSENT) is not _ABSENT else None)
+    stats_row = _derived(lambda self: self._row if self._row.get("learners", _ABSENT) is not _ABSENT else None)
 
 
 async def _load_stats(info: Info, pattern_id: int) -> PatternStats:

@@ -96,8 +96,9 @@ class JSONErrors:
         async def rewrite(message: Message) -> None:
             nonlocal held
             if message["type"] == "http.response.start":
-                content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                if 400 <= message["status"] < 500 and content_type.startswith("text/plain"):
+                # The status first: every answer passes here, and few are 4xx.
+                if 400 <= message["status"] < 500 and Headers(raw=message.get("headers", [])).get(
+                        "content-type", "").startswith("text/plain"):
                     held = message
                     return
             elif held is not None and message["type"] == "http.response.body":

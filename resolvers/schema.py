@@ -44,7 +44,9 @@ _UNKNOWN = object()
 @dataclass(frozen=True, slots=True)
 class ReadyQuery:
     document: DocumentNode
-    metrics_name: str | None  # the operation's name as the metrics count it (given or the document's)
+    # The operation Strawberry runs and the metrics count: the name given, else the document's first
+    # operation's (Strawberry's rule; graphql-core alone would refuse a document of several).
+    operation_name: str | None
 
 
 class ReadyQueries:
@@ -117,7 +119,7 @@ class Schema(strawberry.Schema):
                 and OperationType.QUERY in allowed):
             known = ready.get((query, operation_name))
             if known is not None:
-                return await self._execute_ready(known, variable_values, context_value, root_value, operation_name,
+                return await self._execute_ready(known, variable_values, context_value, root_value,
                                                  operation_extensions)
         return await super().execute(query, variable_values, context_value, root_value, operation_name,
                                      allowed, operation_extensions)
@@ -128,8 +130,7 @@ class Schema(strawberry.Schema):
     metrics_enabled: bool = False
 
     async def _execute_ready(self, known: ReadyQuery, variable_values: dict[str, Any] | None, context_value: Any,
-                             root_value: Any, operation_name: str | None,
-                             operation_extensions: dict[str, Any] | None) -> ExecutionResult:
+                             root_value: Any, operation_extensions: dict[str, Any] | None) -> ExecutionResult:
         """A query whose document parsed and validated before, run without Strawberry's
         per-operation pipeline: what its extensions would do on that way (the read session,
         coded errors, the metrics) is done here, in the same order; parsing, validation and the
@@ -142,7 +143,7 @@ class Schema(strawberry.Schema):
         async def run() -> Any:
             return await await_maybe(execute(
                 self._schema, known.document, root_value=root_value, variable_values=variable_values,
-                operation_name=operation_name, context_value=context_value, is_awaitable=optimized_is_awaitable,
+                operation_name=known.operation_name, context_value=context_value, is_awaitable=optimized_is_awaitable,
                 executor_class=self.execution_context_class, operation_extensions=operation_extensions,
             ))
 
@@ -157,7 +158,7 @@ class Schema(strawberry.Schema):
             data, errors = None, [GraphQLError(str(exc), original_error=exc)]
         errors = coded_errors(errors)
         if self.metrics_enabled:
-            count_operation(known.metrics_name, OperationType.QUERY.value, started, errors)
+            count_operation(known.operation_name, OperationType.QUERY.value, started, errors)
         return ExecutionResult(data=data, errors=errors, extensions={})
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:

@@ -1,5 +1,7 @@
 """The GraphQL endpoint: Strawberry's ASGI view with what this API adds around it.
 
+- the usual request, a POST of one JSON operation, answered without Strawberry's dispatch
+  around its hooks (`_answer_plain_post`);
 - JSON with orjson both ways, and bodies Strawberry's view would answer with a 500 (`null`, a
   bare number, text that is not UTF-8, JSON nested past the recursion limit, an empty batch)
   answered with a 400 instead;
@@ -83,7 +85,7 @@ class GraphQLApp(GraphQL[Context, None]):
         request.state.cache_epoch = self.cache.epoch
         request.state.cache_key = request.state.cache_operation = None
         try:
-            response = await self.run(request)
+            response = await self._answer_plain_post(request) or await self.run(request)
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
         stored = None
@@ -93,6 +95,39 @@ class GraphQLApp(GraphQL[Context, None]):
         if request.method == "GET" and response.media_type == "application/json":
             self._http_cache_headers(request, response, stored)
         await response(scope, receive, send)
+
+    async def _answer_plain_post(self, request: Request) -> Response | None:
+        """The usual request, a POST of one JSON operation, answered through the view's own hooks
+        (root value, sub-response, context, `execute_single`, `process_result`, `create_response`)
+        without Strawberry's dispatch around them: its content-type parse through `email.message`,
+        its checks for GET, GraphiQL, batches, streams and uploads, and a runtime `Protocol`
+        isinstance on the result cost about 5% of a signed-in page's CPU (bench/bench_inprocess.py).
+        None for any other request, or a body whose fields are not of the expected types: then
+        Strawberry's `run` answers it (Starlette keeps the body read here)."""
+        headers = request.headers
+        accept = ",".join(headers.getlist("accept"))
+        if (request.method != "POST" or "multipart" in accept or "event-stream" in accept
+                # As the view reads it: its parse keeps the type's case, and so refuses `Application/JSON`.
+                or headers.get("content-type", "").partition(";")[0].strip() != "application/json"):
+            return None
+        body = self.parse_json(await request.body())  # a 400 for text that is not JSON, as the view
+        if not isinstance(body, dict):
+            return None  # a batch, or no object: the view's own answers
+        query, variables, extensions = body.get("query"), body.get("variables"), body.get("extensions")
+        if not (isinstance(query, str | None) and isinstance(variables, dict | None)
+                and isinstance(extensions, dict | None)):
+            return None  # the view's 400s say which field is wrong
+        request_data = GraphQLRequestData(query=query, variables=variables, operation_name=body.get("operationName"),
+                                          extensions=extensions, protocol="http")
+        root_value = await self.get_root_value(request)
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        result = await self.execute_single(request, self.request_adapter_class(request), sub_response, context,
+                                           root_value, request_data)
+        response_data = await self.process_result(request=request, result=result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
 
     async def _raw_key(self, request: Request) -> bytes | None:
         """What identifies an anonymous request before anything parses it; None when it can

@@ -176,10 +176,10 @@ class PatternOfRow(Pattern):
     nothing is copied that no one reads. The row may hold only the columns that the request
     asks for (db/patterns.py PATTERN_SUMMARY_COLUMNS)."""
 
-    def __init__(self, row: Any) -> None:  # pyright: ignore[reportMissingSuperCall]
+    def __init__(self, row: Any) -> None:  # not the dataclass's: nothing is copied
         self._row = row
 
-    # The dataclass's own read every field, which a summary row lacks: these read the row.
+    # The dataclass's repr and equality read every field, which a summary row lacks: these read the row.
     def __repr__(self) -> str:
         return f"PatternOfRow({dict(self._row)!r})"
 

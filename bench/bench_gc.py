@@ -20,23 +20,19 @@ import asyncio
 import gc
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg
-import jwt
 import orjson
 
 from app.gc_tuning import tune_for_serving
 from app.server import create_app
 from bench.bench_http import LEARNER_QUERY, QUERY
-from bench.bench_inprocess import call
-from bench.load_attempts import load
-from bench.scratch_db import bench_settings, default_name, scratch_database
+from bench.bench_inprocess import call, loaded_app_settings
+from bench.scratch_db import default_name
 
 DEFAULT_THRESHOLD = (700, 10, 10)  # CPython's own
 
@@ -64,19 +60,7 @@ def set_mode(mode: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    async with scratch_database(args.database_url, default_name("cpm_bench_gc")) as url:
-        conn = await asyncpg.connect(url)
-        try:
-            await load(conn, learners=2_000, attempts=50_000, chunk=50_000, log=lambda _: None)
-            learner = await conn.fetchval(
-                "SELECT learner_id FROM progress GROUP BY learner_id ORDER BY count(*) DESC, learner_id LIMIT 1")
-        finally:
-            await conn.close()
-        settings = bench_settings(url, Path(tempfile.mkdtemp(prefix="cpm-bench-")), response_cache=False,
-                                  analysis_workers=0, database_pool_max=10, log_level="WARNING")
-        secret = settings.supabase_jwt_secret.get_secret_value()  # type: ignore[union-attr]
-        token = jwt.encode({"sub": learner, "aud": "authenticated", "role": "authenticated",
-                            "exp": int(time.time()) + 3600}, secret, algorithm="HS256")
+    async with loaded_app_settings(args.database_url, default_name("cpm_bench_gc")) as (_url, settings, token):
         pages = {
             "catalog (20 patterns with stats)": (orjson.dumps({"query": QUERY}), []),
             "learner (me + progress)": (orjson.dumps({"query": LEARNER_QUERY}),

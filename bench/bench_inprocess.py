@@ -26,6 +26,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from bench.baseline_app import create_app as create_baseline
 from bench.bench_http import LEARNER_QUERY, QUERY
 from bench.load_attempts import load
 from bench.scratch_db import bench_settings, default_name, scratch_database
+from core.settings import Settings
 
 PAGES = {"catalog": ("/graphql", QUERY), "learner": ("/learner", LEARNER_QUERY)}
 
@@ -77,8 +80,11 @@ async def call(app: Any, path: str, body: bytes, headers: list[tuple[bytes, byte
     return answer
 
 
-async def run(args: argparse.Namespace) -> None:
-    async with scratch_database(args.database_url, default_name("cpm_bench_inprocess")) as url:
+@asynccontextmanager
+async def loaded_app_settings(server_url: str | None, name: str) -> AsyncIterator[tuple[str, Settings, str]]:
+    """A scratch database with 50,000 attempts by 2,000 learners: (its URL, the app's settings for
+    it: response cache off, no models nor workers; a token of the learner with the most progress)."""
+    async with scratch_database(server_url, name) as url:
         conn = await asyncpg.connect(url)
         try:
             await load(conn, learners=2_000, attempts=50_000, chunk=50_000, log=lambda _: None)
@@ -91,6 +97,12 @@ async def run(args: argparse.Namespace) -> None:
         secret = settings.supabase_jwt_secret.get_secret_value()  # type: ignore[union-attr]
         token = jwt.encode({"sub": learner, "aud": "authenticated", "role": "authenticated",
                             "exp": int(time.time()) + 3600}, secret, algorithm="HS256")
+        yield url, settings, token
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with loaded_app_settings(args.database_url, default_name("cpm_bench_inprocess")) as (url, settings, token):
+        secret = settings.supabase_jwt_secret.get_secret_value()  # type: ignore[union-attr]
         headers = [(b"authorization", f"Bearer {token}".encode())] if args.page == "learner" else []
         baseline_path, query = PAGES[args.page]
         body = orjson.dumps({"query": query})

@@ -26,7 +26,7 @@ from db import embeddings
 from db.database import Database, describe_url
 from db.migrate import load_migrations, pending_migrations
 from db.scoped import DbRole, RequestRolesUnavailable
-from inference import loading
+from inference import sources
 
 from .services import database_config, remote_generation_config, sandbox_limits
 
@@ -167,7 +167,7 @@ def _model_checks(settings: Settings, checks: list[Check]) -> None:
     if not settings.models_enabled:
         checks.append(Check("models", OK, "off (MODELS_ENABLED=false): rule-based analyses"))
         return
-    kinds: list[tuple[loading.Kind, str | None, str | None]] = [("embedding", settings.embedding_model, None)]
+    kinds: list[tuple[sources.Kind, str | None, str | None]] = [("embedding", settings.embedding_model, None)]
     if settings.generation_backend == "openai":
         try:
             config = remote_generation_config(settings)
@@ -177,7 +177,7 @@ def _model_checks(settings: Settings, checks: list[Check]) -> None:
     else:
         kinds.append(("generation", settings.generation_model, settings.generation_gguf_file))
     for kind, configured, gguf in kinds:
-        source = loading.resolve_source(kind, configured, gguf)
+        source = sources.resolve_source(kind, configured, gguf)
         if source.error:
             checks.append(Check(f"{kind} model", FAIL, f"{source.model_id}: {source.error} (analyses would fall "
                                                        "back to rule-based text)"))

@@ -27,7 +27,7 @@ from db.rate_limits import RateLimitConfig, RateLimiter
 from db.scoped import require_request_roles
 from db.seed import migrate_and_seed
 from inference import InferenceConfig, ModelService, RemoteGenerationConfig, RemoteGenerator
-from inference.loading import Kind
+from inference.sources import Kind
 from judge.judge import Judge
 from resolvers.limits import TOKENS_PER_FIELD, GraphQLLimits
 from sandbox import Sandbox, SandboxLimits

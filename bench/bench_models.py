@@ -40,7 +40,7 @@ from analysis.feedback import Facts
 from analysis.prompt import build_messages
 from app.services import inference_config
 from core.settings import Settings
-from inference import InferenceConfig, ModelService, loading
+from inference import InferenceConfig, ModelService, loading, sources
 
 log = logging.getLogger("bench")
 
@@ -241,8 +241,8 @@ async def main(args: argparse.Namespace) -> Report:
     report.facts.update({
         "torch": torch.__version__,
         "cpu cores": os.cpu_count(),
-        "embedding model": loading.resolve_source("embedding", None).model_id,
-        "generation model": loading.resolve_source("generation", None).model_id,
+        "embedding model": sources.resolve_source("embedding", None).model_id,
+        "generation model": sources.resolve_source("generation", None).model_id,
         "embed_max_batch": settings.embed_max_batch,
     })
     service = ModelService(settings)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -27,16 +26,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import torch
 from prometheus_client import Counter, Histogram
 
 from core.errors import DependencyUnavailable
 
-from . import loading
-from .batching import BatchConfig, BatchEngine, Sequence
-from .loading import EmbeddingBundle, GenerationBundle, Kind, ModelSource
+from .sources import Kind, ModelSource, resolve_source, short_error
+
+if TYPE_CHECKING:
+    import torch
+
+    from .batching import BatchEngine
+    from .loading import EmbeddingBundle, GenerationBundle
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +152,10 @@ class ModelService:
         self.stats = ServiceStats()
 
         def embedding_source() -> ModelSource:
-            return loading.resolve_source("embedding", s.embedding_model)
+            return resolve_source("embedding", s.embedding_model)
 
         def generation_source() -> ModelSource:
-            return loading.resolve_source("generation", s.generation_model, s.generation_gguf_file)
+            return resolve_source("generation", s.generation_model, s.generation_gguf_file)
 
         self._slots: dict[Kind, _Slot] = {
             "embedding": _Slot("embedding", embedding_source(), embedding_source),
@@ -221,6 +224,9 @@ class ModelService:
     readiness = status
 
     def _device_name(self) -> str:
+        loading = _model_code_module
+        if loading is None:  # not imported yet: naming the device ("auto") would need torch
+            return self.config.model_device
         try:
             return str(loading.resolve_device(self.config.model_device))
         except loading.ModelSourceError:
@@ -315,17 +321,10 @@ class ModelService:
         log.info("loading %s model %s from %s%s", slot.kind, source.model_id, source.location,
                  f" ({source.gguf_file})" if source.gguf_file else "")
         try:
-            device = loading.resolve_device(self.config.model_device)
-            if slot.kind == "embedding":
-                bundle: Any = await self._run(functools.partial(
-                    loading.load_embedding, progress_bars=self.config.progress_bars), source, device)
-            else:
-                bundle = await self._run(functools.partial(
-                    loading.load_generation, progress_bars=self.config.progress_bars), source, device,
-                    self.config.generation_context_tokens, self.config.weights_cache_dir)
+            bundle: Any = await self._run(self._load_sync, slot.kind, source)
         except Exception as exc:
             MODEL_LOAD_SECONDS.labels(slot.kind, "failed").observe(time.perf_counter() - started)
-            message = loading.short_error(exc)
+            message = short_error(exc)
             # Logged once: later requests are refused from the recorded state without a word.
             if not (retry and message == slot.last_error):
                 log.error("%s model %s failed to load: %s (using rule-based output; retry in %.0f s)",
@@ -349,10 +348,21 @@ class ModelService:
         slot.failed_at = None
         slot.touch()
         self.stats.loads += 1
-        if isinstance(bundle, EmbeddingBundle):
+        if slot.kind == "embedding":
             self._embedding_dim = bundle.dim
         log.info("%s model %s loaded in %.1f s on %s", slot.kind, source.model_id, slot.load_seconds,
                  bundle.device)
+
+    def _load_sync(self, kind: Kind, source: ModelSource) -> Any:
+        # On a model thread: the first load imports torch and transformers here, so the event loop
+        # goes on serving (and start-up goes on) meanwhile.
+        loading = _model_code()
+        device = loading.resolve_device(self.config.model_device)
+        bars = self.config.progress_bars
+        if kind == "embedding":
+            return loading.load_embedding(source, device, progress_bars=bars)
+        return loading.load_generation(source, device, self.config.generation_context_tokens,
+                                       self.config.weights_cache_dir, progress_bars=bars)
 
     def _ensure_reaper(self) -> None:
         if self._reaper_task is None or self._reaper_task.done():
@@ -381,7 +391,7 @@ class ModelService:
         if engine is not None:
             await asyncio.to_thread(engine.close)
         if not self._closed:
-            await self._run(loading.release, None, device)
+            await self._run(lambda: _model_code().release(None, device))
 
     # ------------------------------------------------------------------ embeddings
 
@@ -470,6 +480,7 @@ class ModelService:
         # A single request larger than embed_max_batch is split here, in the worker.
         size = max(1, self.config.embed_max_batch)
         vectors: list[list[float]] = []
+        loading = _model_code()
         for start in range(0, len(texts), size):
             vectors.extend(loading.embed_batch(bundle, texts[start:start + size]))
             self.stats.embed_forward_passes += 1
@@ -509,6 +520,8 @@ class ModelService:
                 "waiting": engine.waiting}
 
     def _engine_for(self, bundle: GenerationBundle) -> BatchEngine:
+        from .batching import BatchConfig, BatchEngine  # imported with the model (_model_code)
+
         if self._engine is None or self._engine.bundle is not bundle:
             if self._engine is not None:  # the model was reloaded: the old engine is idle
                 self._engine.close(timeout=0)
@@ -532,8 +545,8 @@ class ModelService:
         new_tokens = max(1, max_new_tokens or self.config.generation_max_new_tokens)
         bundle: GenerationBundle = await self._acquire(slot)
         try:
-            prompt = await self._run(loading.encode_prompt, bundle, messages, new_tokens,
-                                     self.config.generation_max_prompt_tokens)
+            prompt = await self._run(lambda: _model_code().encode_prompt(
+                bundle, messages, new_tokens, self.config.generation_max_prompt_tokens))
             engine = self._engine_for(bundle)
         except BaseException:
             self._release(slot)
@@ -562,6 +575,8 @@ class ModelService:
             outcome.append(exc)
             queue.put_nowait(_END)
 
+        from .batching import Sequence  # imported with the model (_model_code)
+
         sequence = Sequence(
             prompt_ids=prompt,
             max_new_tokens=new_tokens,
@@ -588,8 +603,8 @@ class ModelService:
                 yield item  # type: ignore[misc]  # queue holds str and the _END marker
             exc = outcome[0] if outcome else None
             if exc is not None and not sequence.stopped:
-                log.error("generation failed: %s", loading.short_error(exc))
-                raise ModelUnavailable(f"generation failed: {loading.short_error(exc)}") from exc
+                log.error("generation failed: %s", short_error(exc))
+                raise ModelUnavailable(f"generation failed: {short_error(exc)}") from exc
         finally:
             if not finished:
                 sequence.stop.set()  # leaves the batch at the next step; the others go on
@@ -652,8 +667,28 @@ def engine_threads(setting: int) -> int:
     return max(1, min(4, cpus))
 
 
+_model_code_module: ModuleType | None = None
+
+
+def _model_code() -> ModuleType:
+    """:mod:`inference.loading` (and :mod:`inference.batching`), imported on first use, on a model
+    thread: importing them imports torch and transformers (~3 s of CPU), which a process that never
+    loads a model (MODELS_ENABLED=false, `codepattern migrate`) does not pay, and which a starting
+    server pays while it connects to the database and starts the sandbox."""
+    global _model_code_module
+    if _model_code_module is None:
+        # batching too (it imports torch), so that _engine_for on the event loop finds it imported.
+        from . import batching, loading  # noqa: F401
+
+        _model_code_module = loading
+    return _model_code_module
+
+
 def _set_torch_threads(threads: int) -> None:
     # torch.set_num_threads() from another thread does not reach a running worker (OpenMP keeps the
-    # count per thread), so each worker sets its own when the pool starts it.
+    # count per thread), so each worker sets its own when the pool starts it. It runs as a model
+    # thread starts: the first to start imports torch here, off the event loop.
+    import torch
+
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

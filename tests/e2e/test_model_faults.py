@@ -21,7 +21,7 @@ import torch
 
 from app.services import Services
 from core.settings import Settings
-from inference import loading
+from inference import loading, sources
 from tests.e2e.test_subscriptions import UPDATES, events_of, request
 from tests.helpers import GraphQLClient, make_settings, token_for
 from tests.integration.test_remote_generation import ChatServer, serving
@@ -94,7 +94,7 @@ async def test_damaged_weights_fail_the_load_and_leave_the_grounded_feedback(
 
 @pytest.fixture
 async def dying_model_server(tiny_tutor: Path) -> AsyncIterator[tuple[ChatServer, str]]:
-    bundle = loading.load_generation(loading.resolve_source("generation", str(tiny_tutor)), torch.device("cpu"), 2048)
+    bundle = loading.load_generation(sources.resolve_source("generation", str(tiny_tutor)), torch.device("cpu"), 2048)
     chat = ChatServer(bundle)
     chat.mode = "drop"
     async with serving(chat, log_level="critical") as url:  # the cut is logged as an ASGI error

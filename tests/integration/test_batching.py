@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inference import ModelService, loading
+from inference import ModelService, loading, sources
 from inference.batching import BatchConfig, BatchEngine, Sequence
 from inference.loading import GenerationBundle
 from tests.helpers import model_config
@@ -32,7 +32,7 @@ def prompts(count: int) -> list[list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def bundle(tiny_generator: Path) -> GenerationBundle:
-    source = loading.resolve_source("generation", str(tiny_generator))
+    source = sources.resolve_source("generation", str(tiny_generator))
     return loading.load_generation(source, torch.device("cpu"), 256)
 
 

@@ -27,7 +27,7 @@ import torch
 from app.server import create_app
 from app.services import Services, inference_config
 from core.settings import Settings
-from inference import ModelService, loading
+from inference import ModelService, loading, sources
 from inference.loading import GenerationBundle, ModelSource
 from tests.helpers import REPO_ROOT, make_settings, model_config
 from tests.integration.test_models import MESSAGES, wait_until
@@ -111,7 +111,7 @@ def tiny_ggufs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def gguf_source(path: Path) -> ModelSource:
-    source = loading.resolve_source("generation", str(path))
+    source = sources.resolve_source("generation", str(path))
     assert source.error is None and source.gguf_file == path.name
     return source
 
@@ -240,7 +240,7 @@ def test_a_changed_gguf_file_misses(tiny_ggufs: dict[str, Path], tmp_path: Path)
 
 def test_plain_folders_and_no_cache_dir_write_nothing(tiny_ggufs: dict[str, Path], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    plain = loading.resolve_source("generation", str(tiny_ggufs["hf"]))
+    plain = sources.resolve_source("generation", str(tiny_ggufs["hf"]))
     assert not load(plain, cache).from_cache
     assert not cache.exists()  # a Hugging Face folder already loads fast
     assert not load(gguf_source(tiny_ggufs["untied"]), None).from_cache
@@ -279,8 +279,8 @@ def test_stale_temporary_folders_are_cleared_and_fresh_ones_kept(
 _LOAD_IN_A_PROCESS = """
 import sys, torch
 from pathlib import Path
-from inference import loading
-source = loading.resolve_source("generation", sys.argv[1])
+from inference import loading, sources
+source = sources.resolve_source("generation", sys.argv[1])
 bundle = loading.load_generation(source, torch.device("cpu"), 256, Path(sys.argv[2]))
 ids = loading.encode_prompt(bundle, [{"role": "user", "content": "stars"}], 8)
 print(loading.generate_text(bundle, ids, 8)[0])
@@ -324,7 +324,7 @@ def test_inference_config_takes_the_cache_dir_from_the_settings(tmp_path: Path) 
 
 @pytest.mark.real_models
 def test_packaged_smollm2_round_trips_through_the_cache(tmp_path: Path) -> None:
-    source = loading.resolve_source("generation", None)
+    source = sources.resolve_source("generation", None)
     if source.error:
         pytest.skip(source.error)
     cache = tmp_path / "cache"

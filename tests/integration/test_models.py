@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from app.services import inference_config
 from core.settings import Settings
-from inference import ModelService, ModelUnavailable
+from inference import ModelService, ModelUnavailable, sources
 from inference import loading as models_loading
 from inference.loading import GENERATION_KWARGS
 from tests.helpers import model_config
@@ -253,7 +253,7 @@ async def test_long_prompt_is_shortened_in_the_code_and_keeps_the_instructions(
     tiny_models: dict[str, Path],
 ) -> None:
     bundle = models_loading.load_generation(
-        models_loading.resolve_source("generation", str(tiny_models["generation"])), torch.device("cpu"), 2048
+        sources.resolve_source("generation", str(tiny_models["generation"])), torch.device("cpu"), 2048
     )
     assert bundle.context_tokens == 256  # capped at the model's max_position_embeddings
     code = "\n".join(f"print('*' * {i})" for i in range(300))
@@ -272,7 +272,7 @@ async def test_long_prompt_is_shortened_in_the_code_and_keeps_the_instructions(
 
 def test_base_model_without_chat_template_gets_a_plain_prompt(tiny_models: dict[str, Path]) -> None:
     bundle = models_loading.load_generation(
-        models_loading.resolve_source("generation", str(tiny_models["generation"])), torch.device("cpu"), 2048
+        sources.resolve_source("generation", str(tiny_models["generation"])), torch.device("cpu"), 2048
     )
     bundle.tokenizer.chat_template = None
     text = bundle.tokenizer.decode(models_loading.encode_prompt(bundle, MESSAGES, max_new_tokens=8))
@@ -370,7 +370,7 @@ async def test_config_built_from_settings_carries_every_knob(tiny_models: dict[s
     try:
         assert service.config.embed_max_batch == 4
         assert service.embedding_model_id == str(tiny_models["embedding"])
-        assert service.generation_model_id == models_loading.DEFAULT_GENERATION_ID
+        assert service.generation_model_id == sources.DEFAULT_GENERATION_ID
         assert len(await service.embed(["star", "stars"])) == 2
     finally:
         await service.aclose()
@@ -380,25 +380,25 @@ async def test_config_built_from_settings_carries_every_knob(tiny_models: dict[s
 
 
 def test_sources_resolve_packaged_defaults_ids_and_folders(tmp_path: Path) -> None:
-    embedding = models_loading.resolve_source("embedding", None)
+    embedding = sources.resolve_source("embedding", None)
     assert embedding.model_id == "sentence-transformers/all-MiniLM-L6-v2"
     assert embedding.error is None and (Path(embedding.location) / "config.json").is_file()
-    generation = models_loading.resolve_source("generation", None)
+    generation = sources.resolve_source("generation", None)
     assert generation.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf" and generation.error is None
     assert (Path(generation.location) / generation.gguf_file).is_file()
 
-    hub = models_loading.resolve_source("embedding", "microsoft/codebert-base")
+    hub = sources.resolve_source("embedding", "microsoft/codebert-base")
     assert (hub.location, hub.model_id, hub.error) == ("microsoft/codebert-base", "microsoft/codebert-base", None)
 
     (tmp_path / "only.gguf").write_bytes(b"")
-    single = models_loading.resolve_source("generation", str(tmp_path))
+    single = sources.resolve_source("generation", str(tmp_path))
     assert single.gguf_file == "only.gguf" and single.error is None
 
-    direct = models_loading.resolve_source("generation", str(tmp_path / "only.gguf"))
+    direct = sources.resolve_source("generation", str(tmp_path / "only.gguf"))
     assert (direct.location, direct.gguf_file, direct.error) == (str(tmp_path), "only.gguf", None)
 
-    assert models_loading.resolve_source("generation", str(tmp_path), "other.gguf").error
-    assert "no such folder" in (models_loading.resolve_source("embedding", "./nowhere/model").error or "")
+    assert sources.resolve_source("generation", str(tmp_path), "other.gguf").error
+    assert "no such folder" in (sources.resolve_source("embedding", "./nowhere/model").error or "")
 
 
 def test_device_auto_follows_cuda_availability() -> None:

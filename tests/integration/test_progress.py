@@ -11,7 +11,7 @@ import torch
 
 from core.progress import Progress, bars_wanted
 from core.settings import Settings
-from inference import loading
+from inference import loading, sources
 from tests.helpers import make_settings
 from tests.tiny_models import build_tiny_embedding_model
 
@@ -49,7 +49,7 @@ def tiny_embedding(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("bars", [True, False])
 def test_transformers_bars_follow_the_setting(tiny_embedding: Path, bars: bool, capfd: pytest.CaptureFixture) -> None:
-    source = loading.resolve_source("embedding", str(tiny_embedding))
+    source = sources.resolve_source("embedding", str(tiny_embedding))
     loading.load_embedding(source, torch.device("cpu"), progress_bars=bars)
     assert ("Loading weights" in capfd.readouterr().err) is bars
 

@@ -37,7 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.services import Services, remote_generation_config
 from core.settings import Settings
-from inference import ModelUnavailable, RemoteGenerationConfig, RemoteGenerator, loading
+from inference import ModelUnavailable, RemoteGenerationConfig, RemoteGenerator, loading, sources
 from inference.loading import GenerationBundle
 from tests.helpers import make_settings
 from tests.integration.test_models import MESSAGES
@@ -194,7 +194,7 @@ def _event(data: dict[str, Any]) -> bytes:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> GenerationBundle:
     folder = build_tiny_generation_model(tmp_path_factory.mktemp("remote-generation"))
-    return loading.load_generation(loading.resolve_source("generation", str(folder)), torch.device("cpu"), 2048)
+    return loading.load_generation(sources.resolve_source("generation", str(folder)), torch.device("cpu"), 2048)
 
 
 @contextlib.asynccontextmanager

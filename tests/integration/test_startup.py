@@ -116,3 +116,30 @@ async def test_installed_wheel_applies_every_migration(pg_server_url: str, tmp_p
         await admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     shipped = sorted(p.name for p in (REPO_ROOT / "sql").glob("*.sql"))
     assert out == [str(len(shipped)), "0"], out
+
+
+_IMPORT_WITHOUT_MODELS = """
+import asyncio, sys
+import app.cli, app.server
+from app.services import inference_config
+from core.settings import Settings
+from inference import ModelService
+
+async def main():
+    service = ModelService(inference_config(Settings(models_enabled=False)))
+    status = service.status()
+    await service.aclose()
+    return status
+
+status = asyncio.run(main())
+print(status["generation"]["state"], status["generation"]["device"],
+      "torch" in sys.modules, "transformers" in sys.modules)
+"""
+
+
+def test_a_process_that_loads_no_model_imports_neither_torch_nor_transformers() -> None:
+    # They cost ~3 s of CPU to import: the model threads import them when a model first loads, so
+    # `codepattern migrate`, MODELS_ENABLED=false and a starting server's event loop never wait for them.
+    done = subprocess.run([sys.executable, "-c", _IMPORT_WITHOUT_MODELS], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["disabled", "auto", "False", "False"]

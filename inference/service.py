@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from prometheus_client import Counter, Histogram
@@ -224,9 +223,10 @@ class ModelService:
     readiness = status
 
     def _device_name(self) -> str:
-        loading = _model_code_module
-        if loading is None:  # not imported yet: naming the device ("auto") would need torch
+        if not _model_code_imported.is_set():  # naming the device ("auto") needs torch
             return self.config.model_device
+        from . import loading  # imported already (_import_model_code): a lookup
+
         try:
             return str(loading.resolve_device(self.config.model_device))
         except loading.ModelSourceError:
@@ -356,7 +356,9 @@ class ModelService:
     def _load_sync(self, kind: Kind, source: ModelSource) -> Any:
         # On a model thread: the first load imports torch and transformers here, so the event loop
         # goes on serving (and start-up goes on) meanwhile.
-        loading = _model_code()
+        _import_model_code()
+        from . import loading
+
         device = loading.resolve_device(self.config.model_device)
         bars = self.config.progress_bars
         if kind == "embedding":
@@ -391,7 +393,7 @@ class ModelService:
         if engine is not None:
             await asyncio.to_thread(engine.close)
         if not self._closed:
-            await self._run(lambda: _model_code().release(None, device))
+            await self._run(_release_memory, device)
 
     # ------------------------------------------------------------------ embeddings
 
@@ -480,7 +482,8 @@ class ModelService:
         # A single request larger than embed_max_batch is split here, in the worker.
         size = max(1, self.config.embed_max_batch)
         vectors: list[list[float]] = []
-        loading = _model_code()
+        from . import loading  # imported with the model (_import_model_code)
+
         for start in range(0, len(texts), size):
             vectors.extend(loading.embed_batch(bundle, texts[start:start + size]))
             self.stats.embed_forward_passes += 1
@@ -520,7 +523,7 @@ class ModelService:
                 "waiting": engine.waiting}
 
     def _engine_for(self, bundle: GenerationBundle) -> BatchEngine:
-        from .batching import BatchConfig, BatchEngine  # imported with the model (_model_code)
+        from .batching import BatchConfig, BatchEngine  # imported with the model (_import_model_code)
 
         if self._engine is None or self._engine.bundle is not bundle:
             if self._engine is not None:  # the model was reloaded: the old engine is idle
@@ -545,8 +548,8 @@ class ModelService:
         new_tokens = max(1, max_new_tokens or self.config.generation_max_new_tokens)
         bundle: GenerationBundle = await self._acquire(slot)
         try:
-            prompt = await self._run(lambda: _model_code().encode_prompt(
-                bundle, messages, new_tokens, self.config.generation_max_prompt_tokens))
+            prompt = await self._run(_encode_prompt, bundle, messages, new_tokens,
+                                     self.config.generation_max_prompt_tokens)
             engine = self._engine_for(bundle)
         except BaseException:
             self._release(slot)
@@ -575,7 +578,7 @@ class ModelService:
             outcome.append(exc)
             queue.put_nowait(_END)
 
-        from .batching import Sequence  # imported with the model (_model_code)
+        from .batching import Sequence  # imported with the model (_import_model_code)
 
         sequence = Sequence(
             prompt_ids=prompt,
@@ -667,21 +670,32 @@ def engine_threads(setting: int) -> int:
     return max(1, min(4, cpus))
 
 
-_model_code_module: ModuleType | None = None
+_model_code_imported = threading.Event()
 
 
-def _model_code() -> ModuleType:
-    """:mod:`inference.loading` (and :mod:`inference.batching`), imported on first use, on a model
-    thread: importing them imports torch and transformers (~3 s of CPU), which a process that never
-    loads a model (MODELS_ENABLED=false, `codepattern migrate`) does not pay, and which a starting
-    server pays while it connects to the database and starts the sandbox."""
-    global _model_code_module
-    if _model_code_module is None:
-        # batching too (it imports torch), so that _engine_for on the event loop finds it imported.
+def _import_model_code() -> None:
+    """Import :mod:`inference.loading` and :mod:`inference.batching` on a model thread, before a
+    model's first load: they import torch and transformers (~3 s of CPU), which a process that
+    never loads a model (MODELS_ENABLED=false, `codepattern migrate`) does not pay, and which a
+    starting server pays while it connects to the database and starts the sandbox. Once they are
+    in, the event loop's own imports of them (`_engine_for`, `_device_name`) are lookups."""
+    if not _model_code_imported.is_set():
         from . import batching, loading  # noqa: F401
 
-        _model_code_module = loading
-    return _model_code_module
+        _model_code_imported.set()
+
+
+def _encode_prompt(bundle: GenerationBundle, messages: list[dict[str, str]], new_tokens: int,
+                   max_prompt_tokens: int) -> list[int]:
+    from . import loading  # imported with the model (_import_model_code)
+
+    return loading.encode_prompt(bundle, messages, new_tokens, max_prompt_tokens)
+
+
+def _release_memory(device: torch.device | None) -> None:
+    from . import loading  # imported with the model (_import_model_code)
+
+    loading.release(None, device)
 
 
 def _set_torch_threads(threads: int) -> None:
